@@ -1,0 +1,161 @@
+"""`pocketgan` command line: train, translate, info, import, demo.
+
+Training flags are generated from :class:`TrainConfig` (one source of truth for names, defaults
+and help). Errors the user can fix print as one line, ``pocketgan: error: ...``, exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+import warnings
+
+from . import __version__
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    from .training.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{meta['help']} (default: {f.default})"
+        if hints[f.name] is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            continue
+        typ = {int: int, float: float}.get(hints[f.name], str)
+        group.add_argument(flag, type=typ, default=argparse.SUPPRESS, choices=meta["choices"], help=help_text,
+                           metavar=None if meta["choices"] else f.name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .inference.translate import FORMATS
+
+    p = argparse.ArgumentParser(prog="pocketgan", description="Unpaired image-to-image translation (CycleGAN) that ships to phones.")
+    p.add_argument("--version", action="version", version=f"pocketgan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a CycleGAN on two folders of unpaired images",
+                       description="Train a CycleGAN on trainA/ and trainB/ (unpaired). Writes runs/NAME/ with "
+                                   "samples, metrics.jsonl, checkpoints and the generators. Ctrl-C saves a checkpoint; "
+                                   "continue with --resume runs/NAME.")
+    t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (only run/data-location flags may change)")
+    _add_config_flags(t)
+
+    tr = sub.add_parser("translate", help="translate images with a trained model",
+                        description="Translate image files, folders or globs. Outputs go to --out as <name>.png "
+                                    "(never over an input). Any size: images are padded to the network's stride "
+                                    "and come back at their original size.")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    tr.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors)")
+    tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
+    tr.add_argument("--out", required=True, help="output folder (created if needed)")
+    tr.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
+    tr.add_argument("--max-size", type=int, default=1024,
+                    help="translate at most this long a side (larger images are downscaled for the network and the "
+                         "result upscaled back); 0 = full resolution (default: 1024)")
+    tr.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default: 4)")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: auto)")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    i = sub.add_parser("info", help="show architecture, parameters, MACs, training progress of a model or run")
+    i.add_argument("path", help="model folder, run folder, or training checkpoint (.safetensors)")
+    i.add_argument("--size", type=int, default=256, help="image size for the MAC count (default: 256)")
+    i.add_argument("--json", action="store_true", help="print JSON")
+
+    im = sub.add_parser("import", help="convert a reference .pth generator (junyanz/pytorch-CycleGAN-and-pix2pix) to a model folder",
+                        description="Convert latest_net_G_A.pth / latest_net_G_B.pth / latest_net_G.pth into a pocketgan "
+                                    "model folder. Loaded with weights_only=True (no code in the file is run). Importing "
+                                    "G_A and G_B into the same --out gives a two-way model.")
+    im.add_argument("pth", help="the .pth file")
+    im.add_argument("--arch", default="resnet_9blocks", help="generator architecture of the file (default: resnet_9blocks)")
+    im.add_argument("--out", required=True, help="model folder to write (or add to)")
+    im.add_argument("--as", dest="slot", choices=("G_A", "G_B"), help="which direction it is (default: from the file name; G_A unless *G_B.pth)")
+    im.add_argument("--ngf", type=int, default=64, help="generator width (default: 64)")
+    im.add_argument("--norm", default=None, choices=("instance", "batch", "none"),
+                    help="normalisation (default: instance for resnet, batch for unet)")
+    im.add_argument("--dropout", action="store_true", help="the generator has dropout layers (pix2pix U-Nets do)")
+
+    d = sub.add_parser("demo", help="the main job on built-in data: train a small CycleGAN on toy summer/winter scenes and measure it")
+    d.add_argument("--runs-dir", default="runs", help="where the run and the generated dataset go (default: runs)")
+    d.add_argument("--epochs", type=int, default=8, help="training epochs of 50 steps (default: 8, ~2 min on 2 cores)")
+    d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.config import TrainConfig
+    from .training.trainer import resume, train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "func")}
+    if args.resume:
+        summary = resume(args.resume, given)
+    else:
+        summary = train(TrainConfig(**given))
+    state = "finished" if summary["finished"] else ("interrupted" if summary["interrupted"] else "stopped")
+    print(f"{state} after {summary['steps']} steps ({summary['epochs_completed']} epochs); run folder: {summary['run_dir']}")
+    if not summary["finished"]:
+        print(f"continue with: pocketgan train --resume {summary['run_dir']}")
+    return 130 if summary["interrupted"] else 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from .inference.pipeline import TranslationPipeline
+    from .inference.translate import translate_files
+
+    pipe = TranslationPipeline.from_pretrained(args.model, args.direction, device=args.device,
+                                               max_side=args.max_size, batch_size=args.batch_size)
+    written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress)
+    print(f"wrote {len(written)} images to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
+    return 1 if errors else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .summary import describe, format_summary
+
+    info = describe(args.path, args.size)
+    print(json.dumps(info, indent=2) if args.json else format_summary(info))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .models.importing import import_reference
+
+    norm = args.norm or ("batch" if args.arch.startswith("unet") else "instance")
+    out = import_reference(args.pth, args.out, args.arch, args.slot, ngf=args.ngf, norm=norm, use_dropout=args.dropout)
+    print(f"imported {args.pth} into {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.runs_dir, args.epochs, progress=not args.no_progress)
+    return 0 if result["learned"] else 1
+
+
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data.images import DataError, ImageError
+    from .models.pretrained import ModelFolderError
+    from .training.checkpoint import CheckpointError
+    from .training.trainer import TrainingError
+
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        return COMMANDS[args.command](args)
+    except (DataError, ImageError, ModelFolderError, CheckpointError, TrainingError, ValueError, FileNotFoundError) as e:
+        print(f"pocketgan: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

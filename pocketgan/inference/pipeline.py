@@ -1,0 +1,83 @@
+"""Translate PIL images with a trained generator, hiding all pre/post-processing (diffusers-style):
+
+    pipe = TranslationPipeline.from_pretrained("runs/summer2winter", direction="AtoB")
+    winter = pipe(Image.open("summer.jpg"))
+
+Any input size works: an image is (optionally) downscaled so its longer side fits ``max_side``,
+reflect-padded to the multiple of the generator's stride, translated, cropped back and resized to
+its original size. Images of equal working size are translated together in batches.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from ..data.images import to_image, to_tensor
+from ..models.pretrained import DIRECTIONS, load_generator, read_model_config
+
+
+class TranslationPipeline:
+    def __init__(self, generator: nn.Module, device: str | torch.device = "cpu", max_side: int | None = 1024,
+                 batch_size: int = 4) -> None:
+        self.generator = generator.eval().to(device)
+        self.device = torch.device(device)
+        self.multiple = getattr(generator, "size_multiple", 4)
+        self.max_side = max_side or None
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, direction: str = "AtoB", device: str = "auto", **kwargs) -> "TranslationPipeline":
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)} (got {direction!r})")
+        read_model_config(folder)  # clear error for non-model folders before anything else
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(load_generator(folder, DIRECTIONS[direction]), device=device, **kwargs)
+
+    def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
+        w, h = size
+        if self.max_side and max(w, h) > self.max_side:
+            s = self.max_side / max(w, h)
+            w, h = max(1, round(w * s)), max(1, round(h * s))
+        return w, h
+
+    @torch.no_grad()
+    def _translate_batch(self, images: list[Image.Image], size: tuple[int, int]) -> list[Image.Image]:
+        w, h = size
+        x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
+        pad_w, pad_h = -w % self.multiple, -h % self.multiple
+        if pad_w or pad_h:  # reflect needs pad < side; tiny images fall back to replicate
+            mode = "reflect" if pad_w < w and pad_h < h else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        y = self.generator(x.to(self.device)).float().cpu()[:, :, :h, :w]
+        out = []
+        for im, t in zip(images, y):
+            result = to_image(t)
+            out.append(result if result.size == im.size else result.resize(im.size, Image.BICUBIC))
+        return out
+
+    def translate_many(self, images: Iterable[Image.Image]) -> Iterator[Image.Image]:
+        """Translate a stream of RGB images, yielding results in input order. Consecutive images of
+        the same working size share a batch."""
+        pending: list[Image.Image] = []
+        pending_size = None
+        for im in images:
+            size = self.working_size(im.size)
+            if pending and (size != pending_size or len(pending) == self.batch_size):
+                yield from self._translate_batch(pending, pending_size)
+                pending = []
+            pending.append(im.convert("RGB"))
+            pending_size = size
+        if pending:
+            yield from self._translate_batch(pending, pending_size)
+
+    def __call__(self, image: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
+        if isinstance(image, Image.Image):
+            return next(self.translate_many([image]))
+        return list(self.translate_many(image))

@@ -1,0 +1,63 @@
+"""PatchGAN discriminators: each output pixel judges one receptive-field patch as real or fake.
+``basic`` is the 70x70 PatchGAN of the CycleGAN/pix2pix papers; layer order matches the reference."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .layers import conv_bias, norm_layer
+from .registry import register_discriminator
+
+
+class NLayerDiscriminator(nn.Module):
+    """C64 (no norm) - C128 - C256 - ... (stride 2) - one stride-1 conv - 1-channel logit map."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError("n_layers must be >= 1")
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2 ** n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
+                       make_norm(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1x1 PatchGAN (judges colour statistics per pixel, no spatial structure)."""
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, ndf, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=bias), make_norm(ndf * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, 1, bias=bias))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@register_discriminator("basic")
+def basic(**kwargs) -> NLayerDiscriminator:
+    if "n_layers" in kwargs:
+        raise ValueError("'basic' is the 3-layer PatchGAN; use 'n_layers' to choose the depth")
+    return NLayerDiscriminator(n_layers=3, **kwargs)
+
+
+@register_discriminator("n_layers")
+def n_layers(**kwargs) -> NLayerDiscriminator:
+    return NLayerDiscriminator(**kwargs)
+
+
+@register_discriminator("pixel")
+def pixel(**kwargs) -> PixelDiscriminator:
+    return PixelDiscriminator(**kwargs)

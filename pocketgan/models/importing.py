@@ -1,0 +1,65 @@
+"""Convert a generator saved by junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G_A.pth``,
+``latest_net_G.pth``) into a pocketgan model folder. The file is read with
+``torch.load(weights_only=True)``: tensors only, no arbitrary code from a stranger's pickle."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+from safetensors.torch import save
+
+from ..fileio import atomic_write_bytes, atomic_write_json
+from .pretrained import CONFIG_NAME, FORMAT, ModelFolderError, build_generator, load_weights, read_model_config
+
+STALE_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+
+
+def clean_reference_state(state: dict, net: torch.nn.Module) -> dict:
+    """Strip DataParallel's ``module.`` prefix and drop InstanceNorm running statistics that old
+    PyTorch versions saved (InstanceNorm here tracks none, so they have no home)."""
+    own = net.state_dict()
+    out = {}
+    for k, v in state.items():
+        k = k[len("module."):] if k.startswith("module.") else k
+        if k not in own and k.endswith(STALE_SUFFIXES):
+            continue
+        out[k] = v
+    return out
+
+
+def guess_slot(path: Path) -> str:
+    """G_B for ``*_net_G_B.pth``, G_A otherwise (``G_A``, pix2pix's ``G``, or a renamed file)."""
+    return "G_B" if path.stem.endswith("G_B") else "G_A"
+
+
+def import_reference(path: str | Path, out: str | Path, arch: str = "resnet_9blocks", slot: str | None = None,
+                     **arch_kwargs) -> Path:
+    """Write ``out/<slot>.safetensors`` and add it to ``out/config.json`` (creating the folder, or
+    adding a second direction to an existing one)."""
+    path, out = Path(path), Path(out)
+    slot = slot or guess_slot(path)
+    if slot not in ("G_A", "G_B"):
+        raise ValueError(f"slot must be G_A or G_B (got {slot!r})")
+    if not path.is_file():
+        raise ModelFolderError(f"{path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFolderError(f"{path}: not a loadable PyTorch weights file ({first})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ModelFolderError(f"{path}: expected a state_dict of tensors")
+    spec = {"name": arch, **arch_kwargs}
+    net = build_generator(spec)
+    state = clean_reference_state(state, net)
+    load_weights(net, state, str(path))
+    config = read_model_config(out) if (out / CONFIG_NAME).is_file() else {
+        "format": FORMAT, "model_type": "imported", "generators": {}, "source": {}}
+    atomic_write_bytes(out / f"{slot}.safetensors", save({k: v.contiguous() for k, v in net.state_dict().items()}))
+    config["generators"][slot] = net.config
+    config.setdefault("source", {})[slot] = path.name
+    atomic_write_json(out / CONFIG_NAME, config)
+    return out

@@ -1,0 +1,62 @@
+"""Name -> constructor registries for generators and discriminators (timm-style).
+
+One registry per role keeps the public API tiny: ``create_generator("resnet_9blocks", ngf=32)``.
+Every created network remembers the exact arguments it was built with in ``net.config`` so a
+model folder can rebuild it from ``config.json`` without pickles or import-by-string.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch.nn as nn
+
+from .layers import init_weights
+
+_GENERATORS: dict[str, Callable[..., nn.Module]] = {}
+_DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_generator(name: str) -> Callable:
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _GENERATORS:
+            raise ValueError(f"generator {name!r} is already registered")
+        _GENERATORS[name] = fn
+        return fn
+    return deco
+
+
+def register_discriminator(name: str) -> Callable:
+    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _DISCRIMINATORS:
+            raise ValueError(f"discriminator {name!r} is already registered")
+        _DISCRIMINATORS[name] = fn
+        return fn
+    return deco
+
+
+def list_generators() -> list[str]:
+    return sorted(_GENERATORS)
+
+
+def list_discriminators() -> list[str]:
+    return sorted(_DISCRIMINATORS)
+
+
+def _create(table: dict, kind: str, name: str, init_type: str, init_gain: float, kwargs: dict) -> nn.Module:
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
+    net = table[name](**kwargs)
+    init_weights(net, init_type, init_gain)
+    net.config = {"name": name, **kwargs}
+    return net
+
+
+def create_generator(name: str, *, init_type: str = "normal", init_gain: float = 0.02, **kwargs) -> nn.Module:
+    """Build a registered generator with initialised weights. ``kwargs`` go to its constructor
+    (``in_channels``, ``out_channels``, ``ngf``, ``norm``, ``use_dropout``, ...)."""
+    return _create(_GENERATORS, "generator", name, init_type, init_gain, kwargs)
+
+
+def create_discriminator(name: str, *, init_type: str = "normal", init_gain: float = 0.02, **kwargs) -> nn.Module:
+    """Build a registered discriminator with initialised weights (``in_channels``, ``ndf``, ``norm``, ...)."""
+    return _create(_DISCRIMINATORS, "discriminator", name, init_type, init_gain, kwargs)

@@ -1,0 +1,81 @@
+"""ResNet generators (Johnson et al. 2016), the CycleGAN default.
+
+Layer order and indices match the reference ``ResnetGenerator`` exactly, so its published
+``latest_net_G_A.pth`` files load key-for-key (``model.1.weight`` ... ``model.26.bias``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .layers import conv_bias, norm_layer
+from .registry import register_generator
+
+PADDINGS = ("reflect", "replicate", "zero")
+
+
+def _pad(padding: str) -> tuple[list[nn.Module], int]:
+    if padding == "reflect":
+        return [nn.ReflectionPad2d(1)], 0
+    if padding == "replicate":
+        return [nn.ReplicationPad2d(1)], 0
+    if padding == "zero":
+        return [], 1
+    raise ValueError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
+
+
+class ResnetBlock(nn.Module):
+    """x + (pad, conv3x3, norm, ReLU, [dropout], pad, conv3x3, norm)(x)."""
+
+    def __init__(self, dim: int, padding: str, norm: str, use_dropout: bool) -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        pad, p = _pad(padding)
+        layers: list[nn.Module] = [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim), nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        pad, p = _pad(padding)
+        layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks at 4*ngf, two
+    transposed-conv upsamplings, c7s1-3 + Tanh. Input sides must be multiples of 4."""
+
+    size_multiple = 4
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 64, norm: str = "instance",
+                 use_dropout: bool = False, n_blocks: int = 9, padding: str = "reflect") -> None:
+        super().__init__()
+        if n_blocks < 0:
+            raise ValueError("n_blocks must be >= 0")
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
+                                   make_norm(ngf), nn.ReLU(True)]
+        for i in range(2):  # downsample
+            c = ngf * 2 ** i
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias), make_norm(2 * c), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, padding, norm, use_dropout) for _ in range(n_blocks)]
+        for i in range(2):  # upsample
+            c = ngf * 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                       make_norm(c // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+@register_generator("resnet_9blocks")
+def resnet_9blocks(**kwargs) -> ResnetGenerator:
+    return ResnetGenerator(n_blocks=9, **kwargs)
+
+
+@register_generator("resnet_6blocks")
+def resnet_6blocks(**kwargs) -> ResnetGenerator:
+    return ResnetGenerator(n_blocks=6, **kwargs)

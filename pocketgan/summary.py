@@ -1,0 +1,79 @@
+"""What `pocketgan info` prints: architecture, parameters, MACs at 256x256, weight megabytes,
+training progress and config, for a model/run folder or a training checkpoint file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .models.pretrained import CONFIG_NAME, ModelFolderError, build_generator, read_model_config
+from .models.profile import describe_size
+from .training.checkpoint import read_checkpoint_meta
+from .training.config import TrainConfig
+from .training.trainer import CHECKPOINT
+
+
+def _arch(spec: dict) -> str:
+    return spec["name"] + "(" + ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name") + ")"
+
+
+def _discriminator_specs(cfg: dict) -> dict[str, dict]:
+    spec = {"name": cfg["netD"], "ndf": cfg["ndf"], "norm": cfg["norm"]}
+    if cfg["netD"] == "n_layers":
+        spec["n_layers"] = cfg["n_layers_D"]
+    return {"D_A": spec, "D_B": spec}
+
+
+def describe(path: str | Path, image_size: int = 256) -> dict:
+    """Gather everything known about ``path`` (model folder, run folder or checkpoint file)."""
+    from .models import create_discriminator
+
+    path = Path(path)
+    info: dict = {"path": str(path), "networks": {}}
+    ckpt_meta = None
+    if path.is_file():
+        ckpt_meta = read_checkpoint_meta(path)
+    elif (path / CHECKPOINT).is_file():
+        ckpt_meta = read_checkpoint_meta(path / CHECKPOINT)
+    if path.is_dir() and (path / CONFIG_NAME).is_file():
+        model = read_model_config(path)
+        generators = model["generators"]
+        info["model_type"] = model.get("model_type")
+        info["training"] = model.get("training")
+    elif ckpt_meta is not None:
+        cfg = ckpt_meta["config"]
+        generators = {k: {"name": cfg["netG"], "ngf": cfg["ngf"], "norm": cfg["norm"], "use_dropout": cfg["use_dropout"]}
+                      for k in ("G_A", "G_B")}
+    else:
+        raise ModelFolderError(f"{path}: neither a model/run folder (no {CONFIG_NAME}) nor a training checkpoint")
+    for name, spec in generators.items():
+        info["networks"][name] = {"arch": _arch(spec), **describe_size(build_generator(spec), image_size)}
+    if ckpt_meta is not None:
+        cfg = ckpt_meta["config"]
+        for name, spec in _discriminator_specs(cfg).items():
+            net = create_discriminator(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
+            info["networks"][name] = {"arch": _arch(spec), **describe_size(net, image_size)}
+        info["config"] = cfg
+        total = TrainConfig.from_dict(cfg).total_epochs * ckpt_meta["steps_per_epoch"]
+        info["training"] = {"steps": ckpt_meta["step"], "of_total_steps": total,
+                            "epoch": ckpt_meta["epoch"], "iter_in_epoch": ckpt_meta["iter_in_epoch"],
+                            "train_seconds": round(ckpt_meta.get("train_seconds", 0.0), 1)}
+    info["image_size"] = image_size
+    return info
+
+
+def format_summary(info: dict) -> str:
+    lines = [f"{info['path']}" + (f"  ({info['model_type']})" if info.get("model_type") else "")]
+    size = info["image_size"]
+    lines.append(f"{'net':5} {'architecture':58} {'params':>12} {'GMACs@' + str(size) + '²':>12} {'MB fp32':>8}")
+    for name, n in info["networks"].items():
+        lines.append(f"{name:5} {n['arch']:58} {n['params']:>12,} {n['macs'] / 1e9:>12.2f} {n['megabytes']:>8.1f}")
+    t = info.get("training")
+    if t:
+        if "of_total_steps" in t:
+            lines.append(f"training: {t['steps']:,} of {t['of_total_steps']:,} steps (epoch {t['epoch'] + 1}, "
+                         f"iter {t['iter_in_epoch']}), {t['train_seconds'] / 3600:.2f} h of steps")
+        else:
+            lines.append("training: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+    if info.get("config"):
+        cfg = info["config"]
+        lines.append("config: " + " ".join(f"{k}={v}" for k, v in cfg.items() if v is not None))
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""The full configuration of a training run, in one dataclass.
+
+Defaults are the CycleGAN paper's / reference implementation's. Field metadata carries the
+``--help`` text and the group, so the CLI is generated from here and cannot drift. A copy of
+the config goes into every run folder and checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+def opt(default, help: str, group: str, runtime: bool = False, choices=None):
+    """A config field. ``runtime`` fields may change when resuming (they don't alter the maths)."""
+    return field(default=default, metadata={"help": help, "group": group, "runtime": runtime, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    # --- data -------------------------------------------------------------------------------
+    data: str | None = opt(None, "dataset root holding trainA/ and trainB/ (testA/ testB/ optional, used for samples)", "data", runtime=True)
+    a: str | None = opt(None, "folder of domain-A training images (instead of --data)", "data", runtime=True)
+    b: str | None = opt(None, "folder of domain-B training images (instead of --data)", "data", runtime=True)
+    preprocess: str = opt("resize_and_crop", "training-time resize/crop", "data",
+                          choices=("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"))
+    load_size: int = opt(286, "resize images to this size before cropping", "data")
+    crop_size: int = opt(256, "random crop size = training resolution", "data")
+    flip: bool = opt(True, "random horizontal flips", "data")
+    max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data", runtime=True)
+
+    # --- model ------------------------------------------------------------------------------
+    model: str = opt("cyclegan", "training objective", "model", choices=("cyclegan",))
+    netG: str = opt("resnet_9blocks", "generator architecture (see `pocketgan.models.list_generators()`)", "model")
+    ngf: int = opt(64, "generator width (filters in the first conv)", "model")
+    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
+    ndf: int = opt(64, "discriminator width", "model")
+    n_layers_D: int = opt(3, "depth of the 'n_layers' discriminator", "model")
+    norm: str = opt("instance", "normalisation in G and D", "model", choices=("instance", "batch", "none"))
+    use_dropout: bool = opt(False, "dropout in the generator's residual blocks", "model")
+    init_type: str = opt("normal", "weight initialisation", "model", choices=("normal", "xavier", "kaiming", "orthogonal"))
+    init_gain: float = opt(0.02, "scale of the initialisation", "model")
+
+    # --- objective --------------------------------------------------------------------------
+    gan_mode: str = opt("lsgan", "adversarial loss", "objective", choices=("lsgan", "vanilla", "hinge"))
+    lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "objective")
+    lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "objective")
+    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "objective")
+    pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
+
+    # --- optimisation -----------------------------------------------------------------------
+    lr: float = opt(2e-4, "Adam learning rate", "optimisation")
+    beta1: float = opt(0.5, "Adam beta1", "optimisation")
+    beta2: float = opt(0.999, "Adam beta2", "optimisation")
+    batch_size: int = opt(1, "images per domain per step", "optimisation")
+    n_epochs: int = opt(100, "epochs at the initial learning rate", "optimisation")
+    n_epochs_decay: int = opt(100, "epochs of linear decay to zero after that", "optimisation")
+    seed: int = opt(0, "seed for weights, data order, augmentation and image pools", "optimisation")
+
+    # --- run (may change on --resume) -------------------------------------------------------
+    name: str | None = opt(None, "run name (default: the dataset folder's name)", "run", runtime=True)
+    runs_dir: str = opt("runs", "parent folder of run folders", "run", runtime=True)
+    device: str = opt("auto", "auto, cpu, cuda, cuda:1, mps", "run", runtime=True)
+    threads: int = opt(0, "CPU threads for torch (0 = torch's default)", "run", runtime=True)
+    workers: int = opt(-1, "data loader processes (-1 = auto: 0 on CPU, 4 on GPU)", "run", runtime=True)
+    log_every: int = opt(50, "log losses to metrics.jsonl and the progress bar every N steps", "run", runtime=True)
+    sample_every: int = opt(1000, "write a sample grid every N steps (and at each epoch end; 0 = epoch ends only)", "run", runtime=True)
+    checkpoint_every: int = opt(1000, "checkpoint every N steps (and at each epoch end, at the end, and on Ctrl-C)", "run", runtime=True)
+    max_steps: int = opt(0, "stop (with a checkpoint) after this many steps in total; 0 = run the full schedule", "run", runtime=True)
+    progress: bool = opt(True, "show the progress bar", "run", runtime=True)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    def validate(self) -> None:
+        if self.data is None and (self.a is None or self.b is None):
+            raise ValueError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
+        if self.data is not None and (self.a is not None or self.b is not None):
+            raise ValueError("give either --data or --a/--b, not both")
+        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
+            raise ValueError("n_epochs + n_epochs_decay must be >= 1")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)} (got {getattr(self, f.name)!r})")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def runtime_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("runtime")}

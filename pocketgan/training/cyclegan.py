@@ -1,0 +1,105 @@
+"""CycleGAN (Zhu et al. 2017): G_A: A->B, G_B: B->A, D_A judges B-domain images, D_B judges A.
+
+One ``train_step`` is the reference's ``optimize_parameters``: update both generators on
+adversarial + cycle + identity losses with the discriminators frozen, then update both
+discriminators on real images vs. fakes drawn from the image pools.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models import create_discriminator, create_generator
+from ..models.losses import GANLoss
+from .config import TrainConfig
+from .image_pool import ImagePool
+
+LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+VISUAL_NAMES = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+class CycleGAN:
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        g = dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.use_dropout)
+        d = dict(ndf=cfg.ndf, norm=cfg.norm)
+        if cfg.netD == "n_layers":
+            d["n_layers"] = cfg.n_layers_D
+        init = dict(init_type=cfg.init_type, init_gain=cfg.init_gain)
+        self.nets: dict[str, nn.Module] = {
+            "G_A": create_generator(cfg.netG, **g, **init),
+            "G_B": create_generator(cfg.netG, **g, **init),
+            "D_A": create_discriminator(cfg.netD, **d, **init),
+            "D_B": create_discriminator(cfg.netD, **d, **init),
+        }
+        for net in self.nets.values():
+            net.to(device).train()
+        G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizers = {
+            "G": torch.optim.Adam(itertools.chain(G_A.parameters(), G_B.parameters()), lr=cfg.lr, betas=betas),
+            "D": torch.optim.Adam(itertools.chain(D_A.parameters(), D_B.parameters()), lr=cfg.lr, betas=betas),
+        }
+        # fake_B images are judged by D_A, fake_A images by D_B
+        self.pools = {"fake_A": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1),
+                      "fake_B": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2)}
+        self.gan = GANLoss(cfg.gan_mode)
+        self.device = device
+
+    @property
+    def generators(self) -> dict[str, nn.Module]:
+        return {"G_A": self.nets["G_A"], "G_B": self.nets["G_B"]}
+
+    def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        real_A = batch["A"].to(self.device, non_blocking=True)
+        real_B = batch["B"].to(self.device, non_blocking=True)
+
+        # generators
+        fake_B, fake_A = G_A(real_A), G_B(real_B)
+        rec_A, rec_B = G_B(fake_B), G_A(fake_A)
+        set_requires_grad([D_A, D_B], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss = {"G_A": self.gan(D_A(fake_B), True, for_discriminator=False),
+                "G_B": self.gan(D_B(fake_A), True, for_discriminator=False),
+                "cycle_A": F.l1_loss(rec_A, real_A) * cfg.lambda_A,
+                "cycle_B": F.l1_loss(rec_B, real_B) * cfg.lambda_B}
+        if cfg.lambda_identity > 0:
+            loss["idt_A"] = F.l1_loss(G_A(real_B), real_B) * cfg.lambda_B * cfg.lambda_identity
+            loss["idt_B"] = F.l1_loss(G_B(real_A), real_A) * cfg.lambda_A * cfg.lambda_identity
+        sum(loss.values()).backward()
+        self.optimizers["G"].step()
+        set_requires_grad([D_A, D_B], True)
+
+        # discriminators
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        loss["D_A"] = self._d_loss(D_A, real_B, self.pools["fake_B"].query(fake_B))
+        loss["D_B"] = self._d_loss(D_B, real_A, self.pools["fake_A"].query(fake_A))
+        (loss["D_A"] + loss["D_B"]).backward()
+        self.optimizers["D"].step()
+        return {k: v.detach() for k, v in loss.items()}
+
+    @torch.no_grad()
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+        """The six sample-grid columns, computed in eval mode (no dropout / BN updates)."""
+        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        G_A.eval(), G_B.eval()
+        try:
+            real_A, real_B = real_A.to(self.device), real_B.to(self.device)
+            fake_B, fake_A = G_A(real_A), G_B(real_B)
+            return [t.cpu() for t in (real_A, fake_B, G_B(fake_B), real_B, fake_A, G_A(fake_A))]
+        finally:
+            G_A.train(), G_B.train()

@@ -1,0 +1,328 @@
+"""The training loop, top to bottom: data -> networks -> optimisers -> (resume) -> epochs of
+steps with logging, samples and checkpoints. Everything a run produces lives in runs/NAME/:
+
+    train_config.json   the full config of the run
+    metrics.jsonl       one JSON line of mean losses every ``log_every`` steps
+    samples/            sample grids (real_A | fake_B | rec_A | real_B | fake_A | rec_B)
+    checkpoints/last.safetensors   full training state (atomic), for --resume
+    config.json, G_A.safetensors, G_B.safetensors   the latest generators as a model folder
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .. import __version__
+from ..data.transforms import Preprocess
+from ..data.unpaired import EpochSampler, UnpairedImages
+from ..fileio import atomic_write_json
+from ..models.pretrained import ModelFolderError, load_weights, save_pretrained
+from .checkpoint import (CheckpointError, load_checkpoint, optimizer_join, optimizer_split,
+                         save_checkpoint, subset)
+from .config import TrainConfig
+from .cyclegan import LOSS_NAMES, VISUAL_NAMES, CycleGAN
+from .samples import fixed_examples, save_grid
+from .schedule import linear_decay, load_scheduler_state, scheduler_state
+
+CHECKPOINT = Path("checkpoints") / "last.safetensors"
+
+
+class TrainingError(ValueError):
+    """A problem with the run setup, reported in one line."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path | None, Path | None]:
+    """(trainA, trainB, sample A folder, sample B folder): samples come from testA/testB if present."""
+    if cfg.data is not None:
+        root = Path(cfg.data)
+        if not root.is_dir():
+            raise TrainingError(f"{root}: dataset root does not exist" if not root.exists() else f"{root}: not a folder")
+        a, b = root / "trainA", root / "trainB"
+        test_a, test_b = root / "testA", root / "testB"
+        return a, b, (test_a if test_a.is_dir() else a), (test_b if test_b.is_dir() else b)
+    return Path(cfg.a), Path(cfg.b), Path(cfg.a), Path(cfg.b)
+
+
+def new_run_dir(cfg: TrainConfig, base: str | None = None) -> Path:
+    """runs/NAME for ``--name``; otherwise runs/<base or dataset name>, with _2, _3... if taken."""
+    runs = Path(cfg.runs_dir)
+    if cfg.name:
+        run = runs / cfg.name
+        if run.exists() and any(run.iterdir()):
+            raise TrainingError(f"{run}: run folder already exists; continue it with --resume {run} or pick another --name")
+        return run
+    base = base or (Path(cfg.data).resolve().name if cfg.data else f"{Path(cfg.a).resolve().name}2{Path(cfg.b).resolve().name}")
+    run, k = runs / base, 1
+    while run.exists() and any(run.iterdir()):
+        k += 1
+        run = runs / f"{base}_{k}"
+    return run
+
+
+class StopRequest:
+    """First Ctrl-C / SIGTERM: finish the current step, checkpoint, exit. Second: exit now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("\nstopping after this step (checkpointing); press Ctrl-C again to abort without saving")
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: no signal handling
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+        cfg.validate()
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.device = resolve_device(cfg.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+
+        # data
+        dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
+        self.preprocess = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
+        self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
+        self.steps_per_epoch = math.ceil(len(self.data) / cfg.batch_size)
+
+        # model, optimisers, schedules
+        torch.manual_seed(cfg.seed)
+        self.task = CycleGAN(cfg, self.device)
+        self.schedulers = {k: linear_decay(o, cfg.n_epochs, cfg.n_epochs_decay) for k, o in self.task.optimizers.items()}
+        self.epoch = 0          # current epoch (0-based)
+        self.iter_in_epoch = 0  # steps already done in the current epoch
+        self.step = 0           # steps done in total
+        self.train_seconds = 0.0
+        self._last_sample_step = -1
+        if resume:
+            self.load(self.run_dir / CHECKPOINT)
+        else:
+            random.seed(cfg.seed)
+            np.random.seed(cfg.seed)
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def save(self) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        meta = {"pocketgan_version": __version__, "config": self.cfg.to_dict(), "epoch": self.epoch,
+                "iter_in_epoch": self.iter_in_epoch, "step": self.step, "train_seconds": self.train_seconds,
+                "steps_per_epoch": self.steps_per_epoch, "optimizers": {}, "schedulers": {}, "pools": {},
+                "rng": {"python": _jsonable(random.getstate()),
+                        "numpy": _jsonable(np.random.get_state())}}
+        for name, net in self.task.nets.items():
+            tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+        for name, opt in self.task.optimizers.items():
+            t, meta["optimizers"][name] = optimizer_split(opt, f"optim.{name}")
+            tensors.update(t)
+        for name, s in self.schedulers.items():
+            meta["schedulers"][name] = scheduler_state(s)
+        for name, pool in self.task.pools.items():
+            meta["pools"][name] = pool.meta()
+            tensors.update({f"pool.{name}.{k}": v for k, v in pool.tensors().items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        save_checkpoint(self.run_dir / CHECKPOINT, tensors, meta)
+        save_pretrained(self.run_dir, self.task.generators, model_type="cyclegan",
+                        preprocess={"crop_size": self.cfg.crop_size},
+                        training={"steps": self.step, "epochs_completed": self.epoch,
+                                  "iter_in_epoch": self.iter_in_epoch, "train_seconds": round(self.train_seconds, 1),
+                                  "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
+
+    def load(self, path: Path) -> None:
+        try:
+            tensors, meta = load_checkpoint(path)
+        except CheckpointError as e:
+            raise TrainingError(str(e)) from None
+        try:
+            for name, net in self.task.nets.items():
+                load_weights(net, subset(tensors, f"net.{name}"), f"{path} [{name}]")
+        except ModelFolderError as e:
+            raise TrainingError(str(e)) from None
+        for name, opt in self.task.optimizers.items():
+            opt.load_state_dict(optimizer_join(meta["optimizers"][name], tensors, f"optim.{name}"))
+        for name, s in self.schedulers.items():
+            load_scheduler_state(s, meta["schedulers"][name])
+        for name, pool in self.task.pools.items():
+            pool.load(meta["pools"][name], subset(tensors, f"pool.{name}"))
+        torch.set_rng_state(tensors["rng.torch"])
+        cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+        if cuda_states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda_states)
+        random.setstate(_python_state(meta["rng"]["python"]))
+        np.random.set_state(_numpy_state(meta["rng"]["numpy"]))
+        self.epoch, self.iter_in_epoch, self.step = meta["epoch"], meta["iter_in_epoch"], meta["step"]
+        self.train_seconds = meta.get("train_seconds", 0.0)
+        if meta["steps_per_epoch"] != self.steps_per_epoch:
+            warnings.warn(f"the dataset changed since the checkpoint ({meta['steps_per_epoch']} -> "
+                          f"{self.steps_per_epoch} steps per epoch); the resumed run is not an exact continuation")
+
+    # --- the loop ---------------------------------------------------------------------------
+    def loader(self) -> DataLoader:
+        workers = self.cfg.workers if self.cfg.workers >= 0 else (4 if self.device.type == "cuda" else 0)
+        sampler = EpochSampler(len(self.data), self.epoch, self.iter_in_epoch * self.cfg.batch_size)
+        return DataLoader(self.data, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=workers,
+                          pin_memory=self.device.type == "cuda")
+
+    def write_samples(self) -> Path:
+        if not hasattr(self, "_examples"):
+            ev = self.preprocess.eval_mode()
+            self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
+                              fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        save_grid(self.task.visuals(*self._examples), list(VISUAL_NAMES), path)
+        self._last_sample_step = self.step
+        return path
+
+    def fit(self) -> dict:
+        """Train until the schedule (or ``max_steps``) is done or a stop is requested.
+        Returns a summary: steps, epochs, seconds, whether it finished, the last logged losses."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "train_config.json", cfg.to_dict())
+        for line in self.data.warnings():
+            tqdm.write(f"warning: {line}", file=sys.stderr)
+        total_steps = cfg.total_epochs * self.steps_per_epoch
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        stop = StopRequest()
+        sums = {k: torch.zeros((), device=self.device) for k in LOSS_NAMES}
+        window, window_start, last = 0, time.perf_counter(), {}
+        metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        bar = tqdm(total=total_steps, initial=min(self.step, total_steps), disable=not cfg.progress,
+                   unit="it", dynamic_ncols=True, file=sys.stderr)
+        stopped = False
+        with stop.installed(), metrics, bar:
+            while self.epoch < cfg.total_epochs and self.step < total_steps and not stopped:
+                for batch in self.loader():
+                    t0 = time.perf_counter()
+                    losses = self.task.train_step(batch)
+                    self.train_seconds += time.perf_counter() - t0
+                    self.step += 1
+                    self.iter_in_epoch += 1
+                    for k, v in losses.items():
+                        sums[k] += v
+                    window += 1
+                    bar.set_description_str(f"epoch {self.epoch + 1}/{cfg.total_epochs} iter {self.iter_in_epoch}/{self.steps_per_epoch}", refresh=False)
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0 or self.iter_in_epoch == self.steps_per_epoch:
+                        elapsed = time.perf_counter() - window_start
+                        last = {k: round(float(v) / window, 5) for k, v in sums.items()}
+                        record = {"step": self.step, "epoch": self.epoch + 1, "iter": self.iter_in_epoch,
+                                  "lr": self.task.optimizers["G"].param_groups[0]["lr"],
+                                  "images_per_s": round(window * cfg.batch_size / max(elapsed, 1e-9), 3),
+                                  **last}
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+                        bar.set_postfix({k: f"{last[k]:.3f}" for k in ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B")},
+                                        refresh=False)
+                        for v in sums.values():
+                            v.zero_()
+                        window, window_start = 0, time.perf_counter()
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self.write_samples()
+                    if stop.requested or self.step >= total_steps:
+                        stopped = True
+                        break
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save()
+                if self.iter_in_epoch >= self.steps_per_epoch:  # epoch complete
+                    self.epoch += 1
+                    self.iter_in_epoch = 0
+                    for s in self.schedulers.values():
+                        s.step()
+                    self.write_samples()
+                self.save()
+        finished = self.epoch >= cfg.total_epochs
+        if self._last_sample_step != self.step:
+            self.write_samples()
+        return {"run_dir": str(self.run_dir), "steps": self.step, "epochs_completed": self.epoch,
+                "finished": finished, "interrupted": stop.requested, "train_seconds": self.train_seconds,
+                "losses": last}
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Start a new run (in a new folder under ``cfg.runs_dir``) and train it."""
+    cfg.validate()
+    return Trainer(cfg, new_run_dir(cfg)).fit()
+
+
+def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
+    """Continue ``run_dir`` from its last checkpoint. Only runtime settings (device, workers,
+    max_steps, logging...) may be overridden; changing the maths would not be a continuation."""
+    from .checkpoint import read_checkpoint_meta
+    from .config import runtime_fields
+
+    run_dir = Path(run_dir)
+    ckpt = run_dir / CHECKPOINT
+    if not run_dir.is_dir():
+        raise TrainingError(f"{run_dir}: no such run folder")
+    if not ckpt.is_file():
+        raise TrainingError(f"{run_dir}: no checkpoint to resume from (expected {ckpt})")
+    try:
+        saved = read_checkpoint_meta(ckpt)["config"]
+    except CheckpointError as e:
+        raise TrainingError(str(e)) from None
+    overrides = dict(overrides or {})
+    fixed = {k: v for k, v in overrides.items() if k not in runtime_fields() and saved.get(k) != v}
+    if fixed:
+        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in fixed.items())
+        raise TrainingError(f"{run_dir}: cannot change the model or objective when resuming ({changes}); start a new run instead")
+    if ("a" in overrides or "b" in overrides) and "data" not in overrides:
+        overrides["data"] = None
+    if "data" in overrides and overrides["data"] is not None:
+        overrides.update(a=None, b=None)
+    cfg = TrainConfig.from_dict({**saved, **overrides})
+    return Trainer(cfg, run_dir, resume=True).fit()
+
+
+def _jsonable(state):
+    if isinstance(state, np.ndarray):
+        return state.tolist()
+    if isinstance(state, (tuple, list)):
+        return [_jsonable(s) for s in state]
+    return state
+
+
+def _python_state(s: list) -> tuple:
+    return (s[0], tuple(s[1]), s[2])
+
+
+def _numpy_state(s: list) -> tuple:
+    return (s[0], np.array(s[1], dtype=np.uint32), int(s[2]), int(s[3]), float(s[4]))
