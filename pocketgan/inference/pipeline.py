@@ -51,7 +51,10 @@ class TranslationPipeline:
     def _translate_batch(self, images: list[Image.Image], size: tuple[int, int]) -> list[Image.Image]:
         w, h = size
         x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
-        pad_w, pad_h = -w % self.multiple, -h % self.multiple
+        # pad to the stride multiple, and tiny images up to 16 px so the inner reflection pads fit
+        least = max(self.multiple, 16)
+        pad_w = max(w + (-w % self.multiple), least) - w
+        pad_h = max(h + (-h % self.multiple), least) - h
         if pad_w or pad_h:  # reflect needs pad < side; tiny images fall back to replicate
             mode = "reflect" if pad_w < w and pad_h < h else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

@@ -130,6 +130,9 @@ class Trainer:
         self.step = 0           # steps done in total
         self.train_seconds = 0.0
         self._last_sample_step = -1
+        # running sums of the current logging window (checkpointed, so metrics.jsonl resumes exactly)
+        self.loss_sums = {k: torch.zeros((), device=self.device) for k in LOSS_NAMES}
+        self.window = 0
         if resume:
             self.load(self.run_dir / CHECKPOINT)
         else:
@@ -141,7 +144,7 @@ class Trainer:
         tensors: dict[str, torch.Tensor] = {}
         meta = {"pocketgan_version": __version__, "config": self.cfg.to_dict(), "epoch": self.epoch,
                 "iter_in_epoch": self.iter_in_epoch, "step": self.step, "train_seconds": self.train_seconds,
-                "steps_per_epoch": self.steps_per_epoch, "optimizers": {}, "schedulers": {}, "pools": {},
+                "steps_per_epoch": self.steps_per_epoch, "log_window": self.window, "optimizers": {}, "schedulers": {}, "pools": {},
                 "rng": {"python": _jsonable(random.getstate()),
                         "numpy": _jsonable(np.random.get_state())}}
         for name, net in self.task.nets.items():
@@ -154,6 +157,7 @@ class Trainer:
         for name, pool in self.task.pools.items():
             meta["pools"][name] = pool.meta()
             tensors.update({f"pool.{name}.{k}": v for k, v in pool.tensors().items()})
+        tensors.update({f"log.{k}": v for k, v in self.loss_sums.items()})
         tensors["rng.torch"] = torch.get_rng_state()
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -189,6 +193,9 @@ class Trainer:
         np.random.set_state(_numpy_state(meta["rng"]["numpy"]))
         self.epoch, self.iter_in_epoch, self.step = meta["epoch"], meta["iter_in_epoch"], meta["step"]
         self.train_seconds = meta.get("train_seconds", 0.0)
+        self.window = meta["log_window"]
+        for k, v in subset(tensors, "log").items():
+            self.loss_sums[k].copy_(v)
         if meta["steps_per_epoch"] != self.steps_per_epoch:
             warnings.warn(f"the dataset changed since the checkpoint ({meta['steps_per_epoch']} -> "
                           f"{self.steps_per_epoch} steps per epoch); the resumed run is not an exact continuation")
@@ -197,8 +204,10 @@ class Trainer:
     def loader(self) -> DataLoader:
         workers = self.cfg.workers if self.cfg.workers >= 0 else (4 if self.device.type == "cuda" else 0)
         sampler = EpochSampler(len(self.data), self.epoch, self.iter_in_epoch * self.cfg.batch_size)
+        # own generator: creating an iterator must not consume the global RNG (exact resume)
+        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
         return DataLoader(self.data, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda", generator=generator)
 
     def write_samples(self) -> Path:
         if not hasattr(self, "_examples"):
@@ -222,8 +231,8 @@ class Trainer:
         if cfg.max_steps:
             total_steps = min(total_steps, cfg.max_steps)
         stop = StopRequest()
-        sums = {k: torch.zeros((), device=self.device) for k in LOSS_NAMES}
-        window, window_start, last = 0, time.perf_counter(), {}
+        sums, window = self.loss_sums, self.window
+        window_start, last = time.perf_counter(), {}
         metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         bar = tqdm(total=total_steps, initial=min(self.step, total_steps), disable=not cfg.progress,
                    unit="it", dynamic_ncols=True, file=sys.stderr)
@@ -238,7 +247,7 @@ class Trainer:
                     self.iter_in_epoch += 1
                     for k, v in losses.items():
                         sums[k] += v
-                    window += 1
+                    window = self.window = window + 1
                     bar.set_description_str(f"epoch {self.epoch + 1}/{cfg.total_epochs} iter {self.iter_in_epoch}/{self.steps_per_epoch}", refresh=False)
                     bar.update(1)
                     if self.step % cfg.log_every == 0 or self.iter_in_epoch == self.steps_per_epoch:
@@ -254,7 +263,8 @@ class Trainer:
                                         refresh=False)
                         for v in sums.values():
                             v.zero_()
-                        window, window_start = 0, time.perf_counter()
+                        window = self.window = 0
+                        window_start = time.perf_counter()
                     if cfg.sample_every and self.step % cfg.sample_every == 0:
                         self.write_samples()
                     if stop.requested or self.step >= total_steps:
