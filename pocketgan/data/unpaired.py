@@ -63,7 +63,7 @@ class UnpairedImages(Dataset):
                     warnings.warn(f"skipped {e}", stacklevel=2)
                 continue
             return to_tensor(self.preprocess(img, rng)), str(path)
-        raise ImageError(f"{self.scans[domain].folder}: none of the {len(files)} images could be decoded")
+        raise ImageError(self.scans[domain].folder, f"none of the {len(files)} images could be decoded")
 
     def __getitem__(self, key: tuple[int, int]) -> dict:
         epoch, pos = key

@@ -24,7 +24,7 @@ def fixed_examples(folder: str | Path, preprocess: Preprocess, count: int, max_p
         if len(out) == count:
             break
     if not out:
-        raise ImageError(f"{folder}: no decodable image for samples")
+        raise ImageError(folder, "no decodable image for samples")
     while len(out) < count:  # tiny folders: repeat
         out.append(out[len(out) % len(out)])
     return torch.stack(out)
