@@ -69,18 +69,25 @@ class CycleGAN:
         real_B = batch["B"].to(self.device, non_blocking=True)
 
         # generators
-        fake_B, fake_A = G_A(real_A), G_B(real_B)
-        rec_A, rec_B = G_B(fake_B), G_A(fake_A)
+        fake_B = G_A(real_A)  # this call order, too, is the reference's: autograd accumulates
+        rec_A = G_B(fake_B)   # gradients in graph order, so it decides the last bits
+        fake_A = G_B(real_B)
+        rec_B = G_A(fake_A)
         set_requires_grad([D_A, D_B], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
-        loss = {"G_A": self.gan(D_A(fake_B), True, for_discriminator=False),
-                "G_B": self.gan(D_B(fake_A), True, for_discriminator=False),
-                "cycle_A": F.l1_loss(rec_A, real_A) * cfg.lambda_A,
-                "cycle_B": F.l1_loss(rec_B, real_B) * cfg.lambda_B}
-        if cfg.lambda_identity > 0:
+        loss = {}
+        if cfg.lambda_identity > 0:  # G_A should leave B images alone, G_B A images
             loss["idt_A"] = F.l1_loss(G_A(real_B), real_B) * cfg.lambda_B * cfg.lambda_identity
             loss["idt_B"] = F.l1_loss(G_B(real_A), real_A) * cfg.lambda_A * cfg.lambda_identity
-        sum(loss.values()).backward()
+        loss["G_A"] = self.gan(D_A(fake_B), True, for_discriminator=False)
+        loss["G_B"] = self.gan(D_B(fake_A), True, for_discriminator=False)
+        loss["cycle_A"] = F.l1_loss(rec_A, real_A) * cfg.lambda_A
+        loss["cycle_B"] = F.l1_loss(rec_B, real_B) * cfg.lambda_B
+        # summed in the reference's order, so a step is bit-identical to its optimize_parameters()
+        total = loss["G_A"] + loss["G_B"] + loss["cycle_A"] + loss["cycle_B"]
+        if cfg.lambda_identity > 0:
+            total = total + loss["idt_A"] + loss["idt_B"]
+        total.backward()
         self.optimizers["G"].step()
         set_requires_grad([D_A, D_B], True)
 

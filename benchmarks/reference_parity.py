@@ -1,0 +1,68 @@
+"""Check that pocketgan's CycleGAN step is numerically the reference's.
+
+Loads junyanz/pytorch-CycleGAN-and-pix2pix's ``CycleGANModel`` from a folder you provide (its
+``models/`` and ``util/``; e.g. ``git archive HEAD models util | tar -x -C /tmp/ref`` in a clone),
+copies its initial weights into ours, feeds both the same tensors and compares the eight losses and
+all weights after every step. The image pool is off (the reference's pool draws from Python's
+global RNG, ours from its own, so with a pool the two only agree in distribution).
+
+    python benchmarks/reference_parity.py --reference /tmp/ref [--steps 5] [--netG resnet_6blocks --ngf 8 --size 64]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from types import SimpleNamespace
+
+import torch
+
+from pocketgan.training.config import TrainConfig
+from pocketgan.training.cyclegan import CycleGAN
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reference", required=True, help="folder holding the reference's models/ and util/")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--netG", default="resnet_6blocks")
+    p.add_argument("--ngf", type=int, default=8)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--gan-mode", default="lsgan", choices=("lsgan", "vanilla"))
+    args = p.parse_args()
+    sys.path.insert(0, args.reference)
+    from models.cycle_gan_model import CycleGANModel  # noqa: E402  (the reference, not vendored)
+
+    torch.manual_seed(0)
+    opt = SimpleNamespace(gpu_ids=[], isTrain=True, checkpoints_dir="/tmp/pocketgan_parity", name="parity",
+                          preprocess="resize_and_crop", input_nc=3, output_nc=3, ngf=args.ngf, ndf=args.ngf,
+                          netG=args.netG, netD="basic", n_layers_D=3, norm="instance", no_dropout=True,
+                          init_type="normal", init_gain=0.02, lambda_identity=0.5, lambda_A=10.0, lambda_B=10.0,
+                          pool_size=0, gan_mode=args.gan_mode, lr=2e-4, beta1=0.5, direction="AtoB",
+                          lr_policy="linear", epoch_count=1, n_epochs=1, n_epochs_decay=1, continue_train=False,
+                          load_iter=0, epoch="latest", verbose=False)
+    ref = CycleGANModel(opt)
+    ours = CycleGAN(TrainConfig(data="-", netG=args.netG, ngf=args.ngf, ndf=args.ngf, pool_size=0,
+                                gan_mode=args.gan_mode), torch.device("cpu"))
+    names = ("G_A", "G_B", "D_A", "D_B")
+    for k in names:
+        ours.nets[k].load_state_dict(getattr(ref, "net" + k).state_dict())
+
+    print(f"{'step':>4} {'max |loss diff|':>16} {'max |weight diff|':>18}")
+    worst = 0.0
+    for step in range(args.steps):
+        a = torch.rand(1, 3, args.size, args.size) * 2 - 1
+        b = torch.rand(1, 3, args.size, args.size) * 2 - 1
+        ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
+        ref.optimize_parameters()
+        losses = ours.train_step({"A": a, "B": b})
+        loss_diff = max(abs(float(getattr(ref, "loss_" + k)) - float(v)) for k, v in losses.items())
+        weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names
+                          for p, q in zip(getattr(ref, "net" + k).parameters(), ours.nets[k].parameters()))
+        worst = max(worst, loss_diff, weight_diff)
+        print(f"{step:>4} {loss_diff:>16.3g} {weight_diff:>18.3g}")
+    print("identical" if worst == 0 else f"max difference {worst:.3g}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
