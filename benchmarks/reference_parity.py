@@ -55,7 +55,7 @@ def main() -> int:
         ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
         ref.optimize_parameters()
         losses = ours.train_step({"A": a, "B": b})
-        loss_diff = max(abs(float(getattr(ref, "loss_" + k)) - float(v)) for k, v in losses.items())
+        loss_diff = max(abs(float(getattr(ref, "loss_" + k).detach()) - float(v)) for k, v in losses.items())
         weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names
                           for p, q in zip(getattr(ref, "net" + k).parameters(), ours.nets[k].parameters()))
         worst = max(worst, loss_diff, weight_diff)

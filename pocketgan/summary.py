@@ -60,6 +60,10 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
     return info
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else (f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h")
+
+
 def format_summary(info: dict) -> str:
     lines = [f"{info['path']}" + (f"  ({info['model_type']})" if info.get("model_type") else "")]
     size = info["image_size"]
@@ -70,7 +74,7 @@ def format_summary(info: dict) -> str:
     if t:
         if "of_total_steps" in t:
             lines.append(f"training: {t['steps']:,} of {t['of_total_steps']:,} steps (epoch {t['epoch'] + 1}, "
-                         f"iter {t['iter_in_epoch']}), {t['train_seconds'] / 3600:.2f} h of steps")
+                         f"iter {t['iter_in_epoch']}), {_duration(t['train_seconds'])} of training steps")
         else:
             lines.append("training: " + ", ".join(f"{k}={v}" for k, v in t.items()))
     if info.get("config"):

@@ -137,3 +137,12 @@ def test_ctrl_c_checkpoints_and_resumes(toy_data, tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert load_checkpoint(tmp_path / "sig" / CHECKPOINT)[1]["step"] == meta["step"] + 3
+
+
+def test_loader_workers_do_not_change_the_result(toy_data, tmp_path):
+    # the data order is a function of (seed, epoch, position), so worker processes change nothing
+    a = train(tiny_config(toy_data, tmp_path / "w0", max_steps=5, workers=0))
+    b = train(tiny_config(toy_data, tmp_path / "w2", max_steps=5, workers=2))
+    ta, tb = checkpoint_tensors(Path(a["run_dir"])), checkpoint_tensors(Path(b["run_dir"]))
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k

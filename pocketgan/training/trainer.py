@@ -235,7 +235,8 @@ class Trainer:
         window_start, last = time.perf_counter(), {}
         metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
         bar = tqdm(total=total_steps, initial=min(self.step, total_steps), disable=not cfg.progress,
-                   unit="it", dynamic_ncols=True, file=sys.stderr)
+                   unit="it", dynamic_ncols=True, file=sys.stderr,
+                   mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
         stopped = False
         with stop.installed(), metrics, bar:
             while self.epoch < cfg.total_epochs and self.step < total_steps and not stopped:
