@@ -1,4 +1,4 @@
-"""`pocketgan` command line: train, translate, info, import, demo.
+"""`pocketgan` command line: train, translate, evaluate, report, info, import, demo.
 
 Training flags are generated from :class:`TrainConfig` (one source of truth for names, defaults
 and help). Errors the user can fix print as one line, ``pocketgan: error: ...``, exit code 2.
@@ -81,6 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="normalisation (default: instance for resnet, batch for unet)")
     im.add_argument("--dropout", action="store_true", help="the generator has dropout layers (pix2pix U-Nets do)")
 
+    ev = sub.add_parser("evaluate", help="KID/FID of a model's translations vs real target images, beside doing nothing",
+                        description="Translate testA (AtoB) or testB (BtoA) of --data and compare with the real images of the "
+                                    "other domain: KID x1000 (mean ± std over subsets) and FID on Inception features, the "
+                                    "same for the untranslated inputs (the 'do nothing' baseline), and the cycle "
+                                    "reconstruction. Prints a table and writes eval.json (default: in the model folder).")
+    ev.add_argument("--model", required=True, help="model or run folder")
+    ev.add_argument("--data", required=True, help="dataset root with testA/ and testB/")
+    ev.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA", "both"), help="(default: AtoB)")
+    ev.add_argument("--convention", default="clean", choices=("clean", "pytorch-fid"),
+                    help="resize to 299 like clean-fid (default) or like pytorch-fid; they differ by 3-4 FID")
+    ev.add_argument("--max-images", type=int, default=None, help="use only the first N images per folder")
+    ev.add_argument("--kid-subset", type=int, default=1000, help="KID subset size (reduced, with a warning, for small folders)")
+    ev.add_argument("--out", default=None, help="JSON file to write/merge (default: MODEL/eval.json)")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--no-cache", action="store_true", help="recompute real-image features instead of using the cache")
+    ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    rp = sub.add_parser("report", help="write runs/NAME/report.html: health checks, loss curves, samples, FID/KID, sizes, config")
+    rp.add_argument("run", help="run folder")
+
     d = sub.add_parser("demo", help="the main job on built-in data: train a small CycleGAN on toy summer/winter scenes and measure it")
     d.add_argument("--runs-dir", default="runs", help="where the run and the generated dataset go (default: runs)")
     d.add_argument("--epochs", type=int, default=8, help="training epochs of 50 steps (default: 8, ~2 min on 2 cores)")
@@ -132,6 +152,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluation.evaluate import evaluate, format_result, save_result
+
+    out = Path(args.out) if args.out else Path(args.model) / "eval.json"
+    for direction in (("AtoB", "BtoA") if args.direction == "both" else (args.direction,)):
+        result = evaluate(args.model, args.data, direction, args.convention, args.device, args.max_images,
+                          args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache)
+        print(format_result(result))
+        save_result(result, out)
+    print(f"results in {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    print(f"wrote {build_report(args.run)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -139,11 +181,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result["learned"] else 1
 
 
-COMMANDS = {"train": cmd_train, "translate": cmd_translate, "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report,
+            "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
     from .data.images import DataError, ImageError
+    from .evaluation.inception import InceptionUnavailable
     from .models.pretrained import ModelFolderError
     from .training.checkpoint import CheckpointError
     from .training.trainer import TrainingError
@@ -152,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
     try:
         return COMMANDS[args.command](args)
-    except (DataError, ImageError, ModelFolderError, CheckpointError, TrainingError, ValueError, FileNotFoundError) as e:
+    except (DataError, ImageError, ModelFolderError, CheckpointError, TrainingError, InceptionUnavailable,
+            ValueError, FileNotFoundError) as e:
         print(f"pocketgan: error: {e}", file=sys.stderr)
         return 2
 

@@ -68,6 +68,12 @@ class TrainConfig:
     max_steps: int = opt(0, "stop (with a checkpoint) after this many steps in total; 0 = run the full schedule", "run", runtime=True)
     progress: bool = opt(True, "show the progress bar", "run", runtime=True)
 
+    # --- evaluation during training ---------------------------------------------------------
+    eval_every: int = opt(0, "every N epochs, FID/KID on a fixed test subset (eval.jsonl) and keep the best-KID "
+                             "generators in runs/NAME/best/; 0 = off", "evaluation", runtime=True)
+    eval_images: int = opt(100, "test images per domain for --eval-every", "evaluation", runtime=True)
+    eval_convention: str = opt("clean", "FID resize convention", "evaluation", runtime=True, choices=("clean", "pytorch-fid"))
+
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay

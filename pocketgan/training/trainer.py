@@ -6,6 +6,7 @@ steps with logging, samples and checkpoints. Everything a run produces lives in 
     samples/            sample grids (real_A | fake_B | rec_A | real_B | fake_A | rec_B)
     checkpoints/last.safetensors   full training state (atomic), for --resume
     config.json, G_A.safetensors, G_B.safetensors   the latest generators as a model folder
+    eval.jsonl, best/   with --eval-every: FID/KID per evaluation, and the best generators by KID
 """
 from __future__ import annotations
 
@@ -133,6 +134,8 @@ class Trainer:
         # running sums of the current logging window (checkpointed, so metrics.jsonl resumes exactly)
         self.loss_sums = {k: torch.zeros((), device=self.device) for k in LOSS_NAMES}
         self.window = 0
+        self.best_kid: float | None = None  # best mean KID x1000 of --eval-every so far
+        self._evaluator = None
         if resume:
             self.load(self.run_dir / CHECKPOINT)
         else:
@@ -144,7 +147,8 @@ class Trainer:
         tensors: dict[str, torch.Tensor] = {}
         meta = {"pocketgan_version": __version__, "config": self.cfg.to_dict(), "epoch": self.epoch,
                 "iter_in_epoch": self.iter_in_epoch, "step": self.step, "train_seconds": self.train_seconds,
-                "steps_per_epoch": self.steps_per_epoch, "log_window": self.window, "optimizers": {}, "schedulers": {}, "pools": {},
+                "steps_per_epoch": self.steps_per_epoch, "log_window": self.window, "best_kid": self.best_kid,
+                "optimizers": {}, "schedulers": {}, "pools": {},
                 "rng": {"python": _jsonable(random.getstate()),
                         "numpy": _jsonable(np.random.get_state())}}
         for name, net in self.task.nets.items():
@@ -194,6 +198,7 @@ class Trainer:
         self.epoch, self.iter_in_epoch, self.step = meta["epoch"], meta["iter_in_epoch"], meta["step"]
         self.train_seconds = meta.get("train_seconds", 0.0)
         self.window = meta["log_window"]
+        self.best_kid = meta.get("best_kid")
         for k, v in subset(tensors, "log").items():
             self.loss_sums[k].copy_(v)
         if meta["steps_per_epoch"] != self.steps_per_epoch:
@@ -218,6 +223,33 @@ class Trainer:
         save_grid(self.task.visuals(*self._examples), list(VISUAL_NAMES), path)
         self._last_sample_step = self.step
         return path
+
+    def evaluate(self) -> dict:
+        """FID/KID of both directions on the fixed test subset; keeps best/ by mean KID."""
+        from ..evaluation.periodic import SubsetEvaluator
+
+        cfg = self.cfg
+        if self._evaluator is None:
+            self._evaluator = SubsetEvaluator(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
+                                              cfg.eval_convention, "cuda" if self.device.type == "cuda" else "cpu")
+        result = self._evaluator(self.task.generators)
+        record = {"step": self.step, "epoch": self.epoch, "convention": cfg.eval_convention,
+                  "images": self._evaluator.n, **result}
+        with open(self.run_dir / "eval.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.best_kid is None or result["mean_kid_x1000"] < self.best_kid:
+            self.best_kid = result["mean_kid_x1000"]
+            save_pretrained(self.run_dir / "best", self.task.generators, model_type="cyclegan",
+                            preprocess={"crop_size": cfg.crop_size},
+                            training={"steps": self.step, "epochs_completed": self.epoch,
+                                      "selected_by": f"lowest mean KID over both directions on a fixed subset of the "
+                                                     f"TEST images ({self._evaluator.n} per domain, "
+                                                     f"{cfg.eval_convention} convention): optimistic, not a held-out figure",
+                                      "eval": result})
+        tqdm.write(f"eval epoch {self.epoch}: KID x1000 A->B {result['AtoB']['kid_x1000']:.2f}, "
+                   f"B->A {result['BtoA']['kid_x1000']:.2f}; FID {result['AtoB']['fid']:.1f} / {result['BtoA']['fid']:.1f}",
+                   file=sys.stderr)
+        return record
 
     def fit(self) -> dict:
         """Train until the schedule (or ``max_steps``) is done or a stop is requested.
@@ -279,6 +311,8 @@ class Trainer:
                     for s in self.schedulers.values():
                         s.step()
                     self.write_samples()
+                    if cfg.eval_every and self.epoch % cfg.eval_every == 0:
+                        self.evaluate()
                 self.save()
         finished = self.epoch >= cfg.total_epochs
         if self._last_sample_step != self.step:

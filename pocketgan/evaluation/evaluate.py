@@ -1,0 +1,139 @@
+"""`pocketgan evaluate`: quality of a translator the way papers measure it, offline.
+
+For direction A->B: translate testA with G_A, then compare with the real testB images by
+KID (x1000, mean ± std over subsets) and FID on Inception pool features; report the same numbers
+for the untranslated testA ("do nothing": on summer2winter that alone scores FID ~80, so a
+translator's figure only means something beside it); and, when the folder also has G_B, the
+cycle reconstruction G_B(G_A(a)) vs a (L1, PSNR). Features of real images are cached on disk,
+keyed by file list and resize convention.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..data.images import DataError, ImageError, load_image, scan_folder
+from ..fileio import atomic_write_bytes, atomic_write_json, read_json
+from ..inference.pipeline import TranslationPipeline
+from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
+from .inception import inception_features
+from .metrics import fid, kid
+
+OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
+FOLDERS = {"AtoB": ("testA", "testB"), "BtoA": ("testB", "testA")}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pocketgan" / "features"
+
+
+def load_decodable(files: list[Path]) -> tuple[list[Path], list[Image.Image]]:
+    """Decode every file; corrupt ones are reported (one warning each) and left out."""
+    kept, images = [], []
+    for p in files:
+        try:
+            images.append(load_image(p))
+            kept.append(p)
+        except ImageError as e:
+            warnings.warn(f"skipped {e}", stacklevel=2)
+    return kept, images
+
+
+def cached_features(files: list[Path], images: list[Image.Image], mode: str, device: str, progress: bool, desc: str,
+                    use_cache: bool = True) -> np.ndarray:
+    """Inception features of decoded image files, cached by (paths, sizes, mtimes, convention)."""
+    key = hashlib.sha1(json.dumps([mode] + [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]).encode()).hexdigest()
+    path = cache_dir() / f"{key}.npy"
+    if use_cache and path.is_file():
+        return np.load(path)
+    feats = inception_features(images, mode=mode, device=device, progress=progress, desc=desc)
+    if use_cache:
+        import io
+        buf = io.BytesIO()
+        np.save(buf, feats)
+        atomic_write_bytes(path, buf.getvalue())
+    return feats
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
+    k_mean, k_std = kid(feats, target, subset_size=kid_subset)
+    return {"kid_x1000": round(k_mean * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3), "fid": round(fid(feats, target), 3)}
+
+
+def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode: str = "clean", device: str = "auto",
+             max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True) -> dict:
+    """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be AtoB or BtoA (got {direction!r})")
+    t_start = time.perf_counter()
+    model, data = Path(model), Path(data)
+    config = read_model_config(model)
+    slot, back_slot = DIRECTIONS[direction], DIRECTIONS[OTHER[direction]]
+    if slot not in config["generators"]:
+        raise ModelFolderError(f"{model}: has no {slot}, so it cannot translate {direction} "
+                               f"(it holds {', '.join(config['generators'])}); try --direction {OTHER[direction]}")
+    src_dir, dst_dir = (data / f for f in FOLDERS[direction])
+    sources, originals = load_decodable(scan_folder(src_dir).files[:max_images])
+    targets, target_images = load_decodable(scan_folder(dst_dir).files[:max_images])
+    if len(sources) < 2 or len(targets) < 2:
+        raise DataError(f"{data}: need at least 2 test images per domain (found {len(sources)} in {src_dir.name}, {len(targets)} in {dst_dir.name})")
+    dev = device if device != "auto" else ("cuda" if __import__("torch").cuda.is_available() else "cpu")
+
+    t0 = time.perf_counter()
+    pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=None)
+    fakes = list(pipe.translate_many(originals))
+    t_translate = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    f_target = cached_features(targets, target_images, mode, dev, progress, f"features {dst_dir.name}", use_cache)
+    f_source = cached_features(sources, originals, mode, dev, progress, f"features {src_dir.name}", use_cache)
+    f_fake = inception_features(fakes, mode=mode, device=dev, progress=progress, desc="features translated")
+    t_features = time.perf_counter() - t0
+
+    result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
+              "convention": mode, "n_source": len(sources), "n_target": len(targets),
+              "translated": quality(f_fake, f_target, kid_subset),
+              "do_nothing": quality(f_source, f_target, kid_subset)}
+    if back_slot in config["generators"]:
+        back = TranslationPipeline(load_generator(model, back_slot), device=dev, max_side=None)
+        recs = list(back.translate_many(fakes))
+        pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(originals, recs)]
+        result["cycle"] = {"l1": round(float(np.mean([np.abs(o / 255.0 - r / 255.0).mean() for o, r in pairs])), 5),
+                           "psnr": round(float(np.mean([psnr(o, r) for o, r in pairs])), 3)}
+    result["seconds"] = {"translate": round(t_translate, 2), "features": round(t_features, 2),
+                         "total": round(time.perf_counter() - t_start, 2)}
+    return result
+
+
+def format_result(r: dict) -> str:
+    lines = [f"{r['model']}  {r['direction']} ({r['generator']}) on {r['data']}: "
+             f"{r['n_source']} inputs vs {r['n_target']} real targets, {r['convention']} convention",
+             f"{'':14} {'KID x1000':>16} {'FID':>8}"]
+    for name in ("translated", "do_nothing"):
+        q = r[name]
+        lines.append(f"{name.replace('_', ' '):14} {q['kid_x1000']:>9.2f} ± {q['kid_x1000_std']:<5.2f} {q['fid']:>8.2f}")
+    if "cycle" in r:
+        lines.append(f"cycle reconstruction: L1 {r['cycle']['l1']:.4f}, PSNR {r['cycle']['psnr']:.2f} dB")
+    s = r["seconds"]
+    lines.append(f"time: {s['total']:.1f} s (translate {s['translate']:.1f} s, features {s['features']:.1f} s)")
+    return "\n".join(lines)
+
+
+def save_result(result: dict, path: str | Path) -> None:
+    """Merge into ``path`` keyed by direction and convention, so both directions can share one file."""
+    path = Path(path)
+    existing = read_json(path) if path.is_file() else {}
+    existing[f"{result['direction']}/{result['convention']}"] = result
+    atomic_write_json(path, existing)

@@ -1,0 +1,46 @@
+"""FID/KID during training (`--eval-every N` epochs) on a fixed subset of the test folders.
+
+The real images' features are computed once; each evaluation translates the same inputs with the
+current generators (eval mode, no randomness, so an exact resume stays exact). The best
+checkpoint is chosen by mean KID of both directions — chosen *on the test subset*, which the
+saved model card says, because selecting on test data flatters the number.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..data.images import load_image, scan_folder
+from ..inference.pipeline import TranslationPipeline
+from .inception import inception_features
+from .metrics import fid, kid
+
+
+class SubsetEvaluator:
+    def __init__(self, dir_a: Path, dir_b: Path, n_images: int, mode: str = "clean", device: str = "cpu") -> None:
+        self.mode, self.device = mode, device
+        self.inputs = {}
+        self.real_feats = {}
+        for domain, folder in (("A", dir_a), ("B", dir_b)):
+            files = scan_folder(folder).files[:n_images]
+            self.inputs[domain] = [load_image(p) for p in files]
+            self.real_feats[domain] = inception_features(self.inputs[domain], mode=mode, device=device)
+        self.n = {d: len(v) for d, v in self.inputs.items()}
+
+    @torch.no_grad()
+    def __call__(self, generators: dict[str, nn.Module]) -> dict:
+        out = {}
+        for direction, slot, src, dst in (("AtoB", "G_A", "A", "B"), ("BtoA", "G_B", "B", "A")):
+            net = generators[slot]
+            was_training = net.training
+            pipe = TranslationPipeline(net, device=next(net.parameters()).device, max_side=None)
+            fakes = list(pipe.translate_many(self.inputs[src]))
+            net.train(was_training)
+            feats = inception_features(fakes, mode=self.mode, device=self.device)
+            k, k_std = kid(feats, self.real_feats[dst], subset_size=min(self.n[src], self.n[dst], 1000))
+            out[direction] = {"kid_x1000": round(k * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3),
+                              "fid": round(fid(feats, self.real_feats[dst]), 3)}
+        out["mean_kid_x1000"] = round((out["AtoB"]["kid_x1000"] + out["BtoA"]["kid_x1000"]) / 2, 3)
+        return out

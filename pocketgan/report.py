@@ -1,0 +1,171 @@
+"""`pocketgan report runs/NAME`: one self-contained HTML page (images embedded) that shows whether
+training worked: health checks first, then loss curves, sample grids over training, FID/KID over
+training, evaluation results, model sizes and the config."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+from .fileio import atomic_write_bytes, read_json
+from .summary import describe
+
+LOSS_GROUPS = [("adversarial (generators)", ("G_A", "G_B")), ("discriminators", ("D_A", "D_B")),
+               ("cycle (x lambda)", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B"))]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by a crash
+    return out
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def loss_figure(metrics: list[dict]) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(LOSS_GROUPS) + 1, figsize=(4 * (len(LOSS_GROUPS) + 1), 3.2))
+    steps = [m["step"] for m in metrics]
+    for ax, (title, keys) in zip(axes, LOSS_GROUPS):
+        for k in keys:
+            if any(k in m for m in metrics):
+                ax.plot(steps, [m.get(k, math.nan) for m in metrics], label=k, lw=1)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1].plot(steps, [m["lr"] for m in metrics], color="k", lw=1)
+    axes[-1].set_title("learning rate")
+    axes[-1].set_xlabel("step")
+    fig.tight_layout()
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def eval_figure(evals: list[dict]) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (k_ax, f_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
+    steps = [e["step"] for e in evals]
+    for d in ("AtoB", "BtoA"):
+        k_ax.errorbar(steps, [e[d]["kid_x1000"] for e in evals], yerr=[e[d]["kid_x1000_std"] for e in evals],
+                      label=d, capsize=2, marker="o", ms=3)
+        f_ax.plot(steps, [e[d]["fid"] for e in evals], label=d, marker="o", ms=3)
+    for ax, t in ((k_ax, "KID x1000 (test subset)"), (f_ax, "FID (test subset)")):
+        ax.set_title(t)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    data = _png(fig)
+    plt.close(fig)
+    return data
+
+
+def health_checks(metrics: list[dict], evals: list[dict]) -> list[tuple[str, str]]:
+    """(status, message) pairs: 'ok', 'warn' or 'bad'."""
+    checks: list[tuple[str, str]] = []
+    if not metrics:
+        return [("bad", "no losses logged yet (metrics.jsonl is empty)")]
+    if any(not math.isfinite(v) for m in metrics for k, v in m.items() if isinstance(v, float)):
+        checks.append(("bad", "a loss became NaN/inf: training diverged"))
+    n = max(1, len(metrics) // 10)
+    first, last = metrics[:n], metrics[-n:]
+    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)
+    for k in ("cycle_A", "cycle_B"):
+        a, b = mean(first, k), mean(last, k)
+        drop = (a - b) / a * 100 if a else 0.0
+        status = "ok" if drop > 30 else ("warn" if drop > 0 else "bad")
+        trend = f"{drop:.0f}% lower: reconstructions improve" if drop > 0 else f"{-drop:.0f}% higher: reconstructions do not improve"
+        checks.append((status, f"{k} loss {a:.3f} → {b:.3f} ({trend})"))
+    for k in ("D_A", "D_B"):
+        d = mean(last, k)
+        if d < 0.02:
+            checks.append(("warn", f"{k} loss {d:.3f}: the discriminator wins outright; the generator may have collapsed"))
+        else:
+            checks.append(("ok", f"{k} loss {d:.3f}: discriminator and generator still compete"))
+    if evals:
+        best = min(evals, key=lambda e: e["mean_kid_x1000"])
+        checks.append(("ok" if best["mean_kid_x1000"] < evals[0]["mean_kid_x1000"] else "warn",
+                       f"test-subset KID x1000 (mean of both directions): first {evals[0]['mean_kid_x1000']:.2f}, "
+                       f"best {best['mean_kid_x1000']:.2f} at step {best['step']}, last {evals[-1]['mean_kid_x1000']:.2f}"))
+    return checks
+
+
+def build_report(run: str | Path, max_grids: int = 8) -> Path:
+    run = Path(run)
+    info = describe(run)
+    metrics = [m for m in read_jsonl(run / "metrics.jsonl") if "G_A" in m]
+    evals = read_jsonl(run / "eval.jsonl")
+    grids = sorted((run / "samples").glob("step_*.png"))
+    if len(grids) > max_grids:  # evenly spaced, always the first and the last
+        idx = sorted({round(i * (len(grids) - 1) / (max_grids - 1)) for i in range(max_grids)})
+        grids = [grids[i] for i in idx]
+    e = html.escape
+    parts = [f"<h1>pocketgan run: {e(run.name)}</h1>"]
+    t = info.get("training") or {}
+    if "of_total_steps" in t:
+        parts.append(f"<p>{t['steps']:,} of {t['of_total_steps']:,} steps; {t['train_seconds'] / 60:.1f} min of training steps.</p>")
+    parts.append("<h2>Health checks</h2><ul>")
+    for status, msg in health_checks(metrics, evals):
+        color = {"ok": "#1a7f37", "warn": "#b26a00", "bad": "#c62828"}[status]
+        parts.append(f'<li><b style="color:{color}">{status.upper()}</b> {e(msg)}</li>')
+    parts.append("</ul>")
+    if metrics:
+        parts.append(f'<h2>Losses</h2><img alt="loss curves" src="data:image/png;base64,{loss_figure(metrics)}">')
+    if evals:
+        parts.append(f'<h2>FID / KID over training</h2><p>{e(str(evals[-1].get("images")))} test images per domain, '
+                     f'{e(evals[-1].get("convention", ""))} convention.</p>'
+                     f'<img alt="FID and KID" src="data:image/png;base64,{eval_figure(evals)}">')
+    eval_json = run / "eval.json"
+    if eval_json.is_file():
+        parts.append("<h2>Evaluation (pocketgan evaluate)</h2><table><tr><th>direction / convention</th><th>images</th>"
+                     "<th>KID×1000 translated</th><th>KID×1000 do nothing</th><th>FID translated</th><th>FID do nothing</th><th>cycle PSNR</th></tr>")
+        for key, r in read_json(eval_json).items():
+            tr, dn = r["translated"], r["do_nothing"]
+            parts.append(f"<tr><td>{e(key)}</td><td>{r['n_source']}→{r['n_target']}</td>"
+                         f"<td>{tr['kid_x1000']:.2f} ± {tr['kid_x1000_std']:.2f}</td><td>{dn['kid_x1000']:.2f} ± {dn['kid_x1000_std']:.2f}</td>"
+                         f"<td>{tr['fid']:.2f}</td><td>{dn['fid']:.2f}</td><td>{r.get('cycle', {}).get('psnr', '')}</td></tr>")
+        parts.append("</table>")
+    if grids:
+        parts.append("<h2>Samples over training</h2><p>columns: real_A | fake_B | rec_A | real_B | fake_A | rec_B</p>")
+        for g in grids:
+            data = base64.b64encode(g.read_bytes()).decode()
+            parts.append(f'<figure><figcaption>step {int(g.stem.split("_")[1]):,}</figcaption>'
+                         f'<img class="grid" alt="{e(g.name)}" src="data:image/png;base64,{data}"></figure>')
+    parts.append("<h2>Model size</h2><table><tr><th>net</th><th>architecture</th><th>params</th>"
+                 f"<th>GMACs @ {info['image_size']}²</th><th>MB (fp32)</th></tr>")
+    for name, n in info["networks"].items():
+        parts.append(f"<tr><td>{name}</td><td>{e(n['arch'])}</td><td>{n['params']:,}</td>"
+                     f"<td>{n['macs'] / 1e9:.2f}</td><td>{n['megabytes']:.1f}</td></tr>")
+    parts.append("</table>")
+    if info.get("config"):
+        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in info["config"].items())
+        parts.append(f"<h2>Config</h2><table>{rows}</table>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+             "img{max-width:100%}img.grid{image-rendering:pixelated;width:min(100%,900px)}figure{margin:1em 0}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(run.name)} · pocketgan</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    out = run / "report.html"
+    atomic_write_bytes(out, page.encode())
+    return out
