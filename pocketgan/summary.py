@@ -16,7 +16,7 @@ def _arch(spec: dict) -> str:
 
 
 def _discriminator_specs(cfg: dict) -> dict[str, dict]:
-    spec = {"name": cfg["netD"], "ndf": cfg["ndf"], "norm": cfg["norm"]}
+    spec = {"name": cfg["netD"], "ndf": cfg["ndf"], "norm": TrainConfig.from_dict(cfg).d_norm}
     if cfg["netD"] == "n_layers":
         spec["n_layers"] = cfg["n_layers_D"]
     return {"D_A": spec, "D_B": spec}
@@ -40,7 +40,8 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         info["training"] = model.get("training")
     elif ckpt_meta is not None:
         cfg = ckpt_meta["config"]
-        generators = {k: {"name": cfg["netG"], "ngf": cfg["ngf"], "norm": cfg["norm"], "use_dropout": cfg["use_dropout"]}
+        generators = {k: {"name": cfg["netG"], "ngf": cfg["ngf"], "norm": TrainConfig.from_dict(cfg).g_norm,
+                          "use_dropout": cfg["use_dropout"]}
                       for k in ("G_A", "G_B")}
     else:
         raise ModelFolderError(f"{path}: neither a model/run folder (no {CONFIG_NAME}) nor a training checkpoint")

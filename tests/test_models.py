@@ -103,3 +103,21 @@ def test_batchnorm_init_and_config_recorded():
     assert bn.weight.mean().item() == pytest.approx(1.0, abs=0.02)
     assert g.config == {"name": "unet_128", "ngf": 4, "norm": "batch", "use_dropout": True}
     assert g.size_multiple == 128
+
+
+@pytest.mark.parametrize("name", ["mobile_resnet_9blocks", "mobile_resnet_6blocks"])
+def test_mobile_generators_are_export_friendly_and_small(name):
+    g = create_generator(name, ngf=16).eval()
+    kinds = {type(m) for m in g.modules()}
+    assert torch.nn.ConvTranspose2d not in kinds and torch.nn.InstanceNorm2d not in kinds
+    assert torch.nn.BatchNorm2d in kinds
+    assert g(torch.randn(1, 3, 36, 52)).shape == (1, 3, 36, 52)
+    ratio = count_macs(create_generator("resnet_9blocks"), (1, 3, 256, 256)) / count_macs(g, (1, 3, 256, 256))
+    assert ratio >= 25  # GAN Compression reached 21x
+    with pytest.raises(ValueError, match="batch"):
+        create_generator(name, norm="instance")
+
+
+def test_mobile_width_is_configurable():
+    macs = [count_macs(create_generator("mobile_resnet_9blocks", ngf=n), (1, 3, 64, 64)) for n in (16, 32, 64)]
+    assert macs[0] < macs[1] < macs[2]

@@ -146,3 +146,11 @@ def test_loader_workers_do_not_change_the_result(toy_data, tmp_path):
     ta, tb = checkpoint_tensors(Path(a["run_dir"])), checkpoint_tensors(Path(b["run_dir"]))
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
+
+
+def test_mobile_generator_trains_with_auto_norm(toy_data, tmp_path):
+    run = Path(train(tiny_config(toy_data, tmp_path, netG="mobile_resnet_6blocks", ngf=4, max_steps=2))["run_dir"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["generators"]["G_A"] == {"name": "mobile_resnet_6blocks", "ngf": 4, "norm": "batch", "use_dropout": False}
+    pipe = TranslationPipeline.from_pretrained(run, device="cpu")
+    assert pipe(Image.new("RGB", (30, 22))).size == (30, 22)

@@ -35,7 +35,9 @@ class TrainConfig:
     netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
     ndf: int = opt(64, "discriminator width", "model")
     n_layers_D: int = opt(3, "depth of the 'n_layers' discriminator", "model")
-    norm: str = opt("instance", "normalisation in G and D", "model", choices=("instance", "batch", "none"))
+    norm: str = opt("auto", "normalisation in G and D; auto = instance (the reference's), but batch for a mobile G "
+                            "(it folds into the convs at export; D keeps instance)", "model",
+                    choices=("auto", "instance", "batch", "none"))
     use_dropout: bool = opt(False, "dropout in the generator's residual blocks", "model")
     init_type: str = opt("normal", "weight initialisation", "model", choices=("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = opt(0.02, "scale of the initialisation", "model")
@@ -73,6 +75,16 @@ class TrainConfig:
                              "generators in runs/NAME/best/; 0 = off", "evaluation", runtime=True)
     eval_images: int = opt(100, "test images per domain for --eval-every", "evaluation", runtime=True)
     eval_convention: str = opt("clean", "FID resize convention", "evaluation", runtime=True, choices=("clean", "pytorch-fid"))
+
+    @property
+    def g_norm(self) -> str:
+        if self.norm != "auto":
+            return self.norm
+        return "batch" if self.netG.startswith("mobile") else "instance"
+
+    @property
+    def d_norm(self) -> str:
+        return "instance" if self.norm == "auto" else self.norm
 
     @property
     def total_epochs(self) -> int:

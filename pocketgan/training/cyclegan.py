@@ -30,8 +30,8 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 class CycleGAN:
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg = cfg
-        g = dict(ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.use_dropout)
-        d = dict(ndf=cfg.ndf, norm=cfg.norm)
+        g = dict(ngf=cfg.ngf, norm=cfg.g_norm, use_dropout=cfg.use_dropout)
+        d = dict(ndf=cfg.ndf, norm=cfg.d_norm)
         if cfg.netD == "n_layers":
             d["n_layers"] = cfg.n_layers_D
         init = dict(init_type=cfg.init_type, init_gain=cfg.init_gain)
