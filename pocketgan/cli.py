@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="resize to 299 like clean-fid (default) or like pytorch-fid; they differ by 3-4 FID")
     ev.add_argument("--max-images", type=int, default=None, help="use only the first N images per folder")
     ev.add_argument("--kid-subset", type=int, default=1000, help="KID subset size (reduced, with a warning, for small folders)")
+    ev.add_argument("--max-size", type=int, default=0,
+                    help="translate at most this long a side, e.g. the training crop size (0 = native size)")
     ev.add_argument("--out", default=None, help="JSON file to write/merge (default: MODEL/eval.json)")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--no-cache", action="store_true", help="recompute real-image features instead of using the cache")
@@ -160,7 +162,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.model) / "eval.json"
     for direction in (("AtoB", "BtoA") if args.direction == "both" else (args.direction,)):
         result = evaluate(args.model, args.data, direction, args.convention, args.device, args.max_images,
-                          args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache)
+                          args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache,
+                          max_side=args.max_size or None)
         print(format_result(result))
         save_result(result, out)
     print(f"results in {out}")

@@ -73,8 +73,11 @@ def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
 
 
 def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode: str = "clean", device: str = "auto",
-             max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True) -> dict:
-    """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict."""
+             max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True,
+             max_side: int | None = None) -> dict:
+    """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict.
+    ``max_side``: translate images at most this large (e.g. the training scale), results restored
+    to the original size, as `translate --max-size` does."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be AtoB or BtoA (got {direction!r})")
     t_start = time.perf_counter()
@@ -92,7 +95,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
     dev = device if device != "auto" else ("cuda" if __import__("torch").cuda.is_available() else "cpu")
 
     t0 = time.perf_counter()
-    pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=None)
+    pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=max_side)
     fakes = list(pipe.translate_many(originals))
     t_translate = time.perf_counter() - t0
 
@@ -103,11 +106,11 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
     t_features = time.perf_counter() - t0
 
     result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
-              "convention": mode, "n_source": len(sources), "n_target": len(targets),
+              "convention": mode, "n_source": len(sources), "n_target": len(targets), "max_side": max_side,
               "translated": quality(f_fake, f_target, kid_subset),
               "do_nothing": quality(f_source, f_target, kid_subset)}
     if back_slot in config["generators"]:
-        back = TranslationPipeline(load_generator(model, back_slot), device=dev, max_side=None)
+        back = TranslationPipeline(load_generator(model, back_slot), device=dev, max_side=max_side)
         recs = list(back.translate_many(fakes))
         pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(originals, recs)]
         result["cycle"] = {"l1": round(float(np.mean([np.abs(o / 255.0 - r / 255.0).mean() for o, r in pairs])), 5),
