@@ -1,0 +1,105 @@
+"""Make a generator converter-friendly without changing what it computes.
+
+* ``fold_batchnorm``: Conv2d followed by BatchNorm2d (eval statistics) becomes one Conv2d.
+* ``subpixel_transposed_convs``: every stride-s ConvTranspose2d becomes zero-pad -> Conv2d ->
+  PixelShuffle(s) (the sub-pixel form). LiteRT's converter cannot legalise transposed convs
+  (``mhlo.convolution`` with lhs_dilation), so this is what lets resnet_9blocks and published
+  CycleGAN weights export; the output is the same up to float rounding.
+* ``ImageIO``: the graph takes uint8 NHWC RGB [0, 255] and returns the same, so an app passes
+  camera pixels straight in and draws the output straight out (no float pre/post-processing).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def fold_batchnorm(net: nn.Module) -> nn.Module:
+    """Fold each BatchNorm2d into the Conv2d right before it in the same Sequential (in place)."""
+    for module in net.modules():
+        if isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                conv, bn = module[i], module[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                    module[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                    module[i + 1] = nn.Identity()
+    return net
+
+
+class SubpixelConvTranspose(nn.Module):
+    """ConvTranspose2d(k, stride=s, padding=p, output_padding=op) as pad -> Conv2d -> PixelShuffle(s).
+
+    Output pixel o = s*m + a (phase a) receives input i = m + d through kernel tap k = a + p - s*d,
+    for every offset d with 0 <= k < K. Collecting the taps of all s*s phases gives one ordinary
+    convolution over offsets [d_min, d_max] with s*s*C_out channels, whose channels PixelShuffle
+    interleaves back into the s-times larger image.
+    """
+
+    def __init__(self, convt: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        if convt.groups != 1 or convt.dilation != (1, 1) or convt.stride[0] != convt.stride[1]:
+            raise ValueError("only square-stride, ungrouped, undilated ConvTranspose2d can be rewritten")
+        s, K, p = convt.stride[0], convt.kernel_size[0], convt.padding[0]
+        if convt.kernel_size[1] != K or convt.padding[1] != p or convt.output_padding[0] != convt.output_padding[1]:
+            raise ValueError("only square ConvTranspose2d kernels can be rewritten")
+        if (K - 2 * p + convt.output_padding[0]) != s:
+            raise ValueError("only ConvTranspose2d whose output is exactly stride x input can be rewritten")
+        d_min = min(math.ceil((a + p - K + 1) / s) for a in range(s))
+        d_max = max((a + p) // s for a in range(s))
+        taps = d_max - d_min + 1
+        w = convt.weight.detach()  # (C_in, C_out, K, K)
+        c_in, c_out = w.shape[0], w.shape[1]
+        weight = torch.zeros(c_out, s, s, c_in, taps, taps, dtype=w.dtype)
+        for a in range(s):
+            for b in range(s):
+                for di in range(taps):
+                    for dj in range(taps):
+                        ki, kj = a + p - s * (di + d_min), b + p - s * (dj + d_min)
+                        if 0 <= ki < K and 0 <= kj < K:
+                            weight[:, a, b, :, di, dj] = w[:, :, ki, kj].T
+        self.conv = nn.Conv2d(c_in, c_out * s * s, taps, bias=convt.bias is not None)
+        self.conv.weight.data.copy_(weight.reshape(c_out * s * s, c_in, taps, taps))
+        if convt.bias is not None:
+            self.conv.bias.data.copy_(convt.bias.detach().repeat_interleave(s * s))
+        self.pad = (-d_min, d_max, -d_min, d_max)  # left, right, top, bottom (zeros, as ConvT implies)
+        self.shuffle = nn.PixelShuffle(s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(F.pad(x, self.pad)))
+
+
+def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
+    """Replace every ConvTranspose2d by its sub-pixel equivalent (in place)."""
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.ConvTranspose2d):
+            setattr(net, name, SubpixelConvTranspose(child))
+        else:
+            subpixel_transposed_convs(child)
+    return net
+
+
+class ImageIO(nn.Module):
+    """uint8 NHWC RGB in, uint8 NHWC RGB out, the generator's [-1, 1] float maths in between."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = image.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        y = self.generator(x)
+        return torch.clamp(torch.round((y + 1.0) * 127.5), 0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def prepare(generator: nn.Module, image_io: bool = True, subpixel: bool = False) -> nn.Module:
+    """A deep copy of ``generator`` in eval mode, BatchNorm folded, optionally transposed convs
+    rewritten (needed for LiteRT) and uint8 image I/O wrapped around it."""
+    net = fold_batchnorm(copy.deepcopy(generator).eval())
+    if subpixel:
+        subpixel_transposed_convs(net)
+    return (ImageIO(net) if image_io else net).eval()
