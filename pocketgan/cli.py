@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(never over an input). Any size: images are padded to the network's stride "
                                     "and come back at their original size.")
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    tr.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors)")
+    tr.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors), or an exported .onnx/.tflite")
     tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
     tr.add_argument("--out", required=True, help="output folder (created if needed)")
     tr.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
@@ -62,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default: 4)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: auto)")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    ex = sub.add_parser("export", help="export a generator to ONNX or LiteRT (TFLite) for phones and browsers, verified against PyTorch",
+                        description="Write MODEL/export/G_A_256.onnx (or --out) and a model card JSON beside it. The graph "
+                                    "takes and returns uint8 RGB NHWC images [0,255]. ONNX has dynamic height/width; LiteRT "
+                                    "files are fixed at --size. Each export is checked against PyTorch on a fixed image.")
+    ex.add_argument("--model", required=True, help="model or run folder")
+    ex.add_argument("--format", required=True, choices=("onnx", "tflite"))
+    ex.add_argument("--quantize", choices=("fp16", "int8"), help="smaller/faster weights (int8 needs --calibration)")
+    ex.add_argument("--size", type=int, default=256, help="export/verification size; LiteRT input size (default: 256)")
+    ex.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="(default: AtoB)")
+    ex.add_argument("--calibration", help="folder of real input images for int8 calibration")
+    ex.add_argument("--out", help="output file (default: MODEL/export/G_X_SIZE[_q].EXT)")
 
     i = sub.add_parser("info", help="show architecture, parameters, MACs, training progress of a model or run")
     i.add_argument("path", help="model folder, run folder, or training checkpoint (.safetensors)")
@@ -137,6 +149,16 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export.exporter import export_model
+
+    path, card = export_model(args.model, args.format, args.size, args.quantize, args.direction, args.out, args.calibration)
+    p = card["parity_vs_pytorch"]
+    print(f"wrote {path} ({card['bytes'] / 1e6:.2f} MB, {card['quantize']}); vs PyTorch: PSNR {p['psnr_db']} dB, "
+          f"max abs error {p['max_abs_error']}/255; model card {path.name}.json")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .summary import describe, format_summary
 
@@ -184,7 +206,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result["learned"] else 1
 
 
-COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report,
+COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report, "export": cmd_export,
             "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
 
 
@@ -200,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (DataError, ImageError, ModelFolderError, CheckpointError, TrainingError, InceptionUnavailable,
-            ValueError, FileNotFoundError) as e:
+            ValueError, FileNotFoundError, ImportError) as e:
         print(f"pocketgan: error: {e}", file=sys.stderr)
         return 2
 

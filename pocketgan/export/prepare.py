@@ -20,14 +20,21 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
-    """Fold each BatchNorm2d into the Conv2d right before it in the same Sequential (in place)."""
+    """Fold each BatchNorm2d into the Conv2d (or rewritten transposed conv) right before it in the
+    same Sequential (in place)."""
     for module in net.modules():
         if isinstance(module, nn.Sequential):
             for i in range(len(module) - 1):
                 conv, bn = module[i], module[i + 1]
-                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
+                if not (isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats):
+                    continue
+                if isinstance(conv, nn.Conv2d):
                     module[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
-                    module[i + 1] = nn.Identity()
+                elif isinstance(conv, SubpixelConvTranspose):
+                    conv.fold(bn)
+                else:
+                    continue
+                module[i + 1] = nn.Identity()
     return net
 
 
@@ -69,6 +76,16 @@ class SubpixelConvTranspose(nn.Module):
         self.pad = (-d_min, d_max, -d_min, d_max)  # left, right, top, bottom (zeros, as ConvT implies)
         self.shuffle = nn.PixelShuffle(s)
 
+    @torch.no_grad()
+    def fold(self, bn: nn.BatchNorm2d) -> None:
+        """Absorb a following BatchNorm2d: each of its channels owns s*s consecutive conv channels."""
+        r = self.shuffle.upscale_factor ** 2
+        scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).repeat_interleave(r)
+        shift = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).repeat_interleave(r)
+        bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(scale)
+        self.conv.weight.mul_(scale[:, None, None, None])
+        self.conv.bias = nn.Parameter(bias * scale + shift)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.conv(F.pad(x, self.pad)))
 
@@ -86,20 +103,22 @@ def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
 class ImageIO(nn.Module):
     """uint8 NHWC RGB in, uint8 NHWC RGB out, the generator's [-1, 1] float maths in between."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: nn.Module, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.generator = generator
+        self.dtype = dtype  # float16 for half-precision exports
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        y = self.generator(x)
+        x = image.permute(0, 3, 1, 2).to(self.dtype) / 127.5 - 1.0
+        y = self.generator(x).float()
         return torch.clamp(torch.round((y + 1.0) * 127.5), 0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def prepare(generator: nn.Module, image_io: bool = True, subpixel: bool = False) -> nn.Module:
     """A deep copy of ``generator`` in eval mode, BatchNorm folded, optionally transposed convs
     rewritten (needed for LiteRT) and uint8 image I/O wrapped around it."""
-    net = fold_batchnorm(copy.deepcopy(generator).eval())
+    net = copy.deepcopy(generator).eval()
     if subpixel:
         subpixel_transposed_convs(net)
+    fold_batchnorm(net)
     return (ImageIO(net) if image_io else net).eval()

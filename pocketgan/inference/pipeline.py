@@ -27,6 +27,7 @@ class TranslationPipeline:
         self.generator = generator.eval().to(device)
         self.device = torch.device(device)
         self.multiple = getattr(generator, "size_multiple", 4)
+        self.fixed_size = getattr(generator, "fixed_size", None)  # (h, w) of fixed-input exported files
         self.max_side = max_side or None
         self.batch_size = batch_size
 
@@ -34,6 +35,9 @@ class TranslationPipeline:
     def from_pretrained(cls, folder: str | Path, direction: str = "AtoB", device: str = "auto", **kwargs) -> "TranslationPipeline":
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)} (got {direction!r})")
+        if Path(folder).suffix in (".onnx", ".tflite"):  # an exported file: its direction is baked in
+            from ..export.exporter import ExportedGenerator
+            return cls(ExportedGenerator(folder), device="cpu", **kwargs)
         read_model_config(folder)  # clear error for non-model folders before anything else
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -41,6 +45,8 @@ class TranslationPipeline:
 
     def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
+        if self.fixed_size:
+            return self.fixed_size[1], self.fixed_size[0]
         w, h = size
         if self.max_side and max(w, h) > self.max_side:
             s = self.max_side / max(w, h)

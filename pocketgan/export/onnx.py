@@ -1,0 +1,112 @@
+"""ONNX export: one file for Android (ONNX Runtime Mobile), iOS and the browser (onnxruntime-web).
+
+The graph takes and returns uint8 NHWC RGB images (see ``prepare.ImageIO``); height and width are
+dynamic (any multiple of the generator's stride). fp16 keeps uint8 I/O and runs the maths in half
+precision; int8 is ONNX Runtime's static QDQ quantization calibrated on real images."""
+from __future__ import annotations
+
+import io
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..fileio import atomic_write_bytes
+from .prepare import prepare
+
+OPSET = 17
+INPUT, OUTPUT = "image", "translated"
+
+
+def require_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ImportError("ONNX export needs onnx and onnxruntime: pip install 'pocketgan[export]'") from None
+
+
+def _to_onnx_bytes(net: nn.Module, size: int, dynamic: bool) -> bytes:
+    sample = torch.zeros(1, size, size, 3, dtype=torch.uint8)
+    buf = io.BytesIO()
+    axes = {INPUT: {1: "height", 2: "width"}, OUTPUT: {1: "height", 2: "width"}} if dynamic else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        torch.onnx.export(net, (sample,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT],
+                          output_names=[OUTPUT], dynamic_axes=axes, do_constant_folding=True)
+    return buf.getvalue()
+
+
+def export_onnx(generator: nn.Module, path: str | Path, size: int, quantize: str | None = None,
+                calibration: Sequence[np.ndarray] | None = None, dynamic: bool = True) -> None:
+    """Write ``generator`` as ONNX to ``path`` (atomically). ``calibration``: uint8 HxWx3 images of
+    the target domain's inputs, required for int8."""
+    require_onnx()
+    import onnx
+
+    if quantize not in (None, "fp16", "int8"):
+        raise ValueError(f"unknown quantization {quantize!r}; choose fp16 or int8")
+    net = prepare(generator, image_io=True)
+    if quantize == "fp16":
+        net.generator.half()
+        net.dtype = torch.float16
+    model = onnx.load_from_string(_to_onnx_bytes(net, size, dynamic))
+    if quantize == "int8":
+        if not calibration:
+            raise ValueError("int8 export needs calibration images (--calibration DIR)")
+        model = _quantize_int8(model, calibration)
+    onnx.checker.check_model(model)
+    atomic_write_bytes(path, model.SerializeToString())
+
+
+def _quantize_int8(model, calibration: Sequence[np.ndarray]):
+    """Static QDQ int8 (per-channel weights, uint8 activations) calibrated on ``calibration``."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Images(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{INPUT: img[None]} for img in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, dst = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(model, src)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(dst), Images(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv", "Mul", "Add"])
+        return onnx.load(str(dst))
+
+
+class OnnxRunner:
+    """Run an exported .onnx file on uint8 NHWC images with ONNX Runtime (CPU)."""
+
+    def __init__(self, path: str | Path, threads: int = 0) -> None:
+        require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(f"{self.path}: not a loadable ONNX model ({first[:200]})") from None
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        h, w = inp.shape[1], inp.shape[2]
+        self.input_size = (h, w) if isinstance(h, int) and isinstance(w, int) else None
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: image})[0]
