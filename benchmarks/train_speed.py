@@ -1,0 +1,281 @@
+"""Seconds per CycleGAN training iteration: pocketgan, and optionally the reference, in one run.
+
+One iteration is one full CycleGAN step at batch 1 with the paper's default model (resnet_9blocks G
+ngf=64, 70x70 PatchGAN D ndf=64, instance norm, LSGAN, identity 0.5, image pool 50): pocketgan's
+``CycleGAN.train_step`` and, with ``--reference PATH``, junyanz/pytorch-CycleGAN-and-pix2pix's
+``CycleGANModel.set_input`` + ``optimize_parameters`` (imported from PATH, which must hold its
+``models/`` and ``util/``; nothing of it is copied here).
+
+Both candidates start from the same weights (the reference's initial weights are copied into
+pocketgan's nets) and are fed the same random input tensors, in the same order. They are timed in
+the same process, interleaved iteration by iteration (A, B, A, B, ...; ``--rounds`` x ``--iters``
+of each), so load from other processes hits both alike. Each iteration is timed on its own
+(``torch.cuda.synchronize`` around it on a GPU); the table gives the median over all timed
+iterations, the ratio of the two medians and, less sensitive to load that drifts during the run,
+the median over pairs of neighbouring iterations of reference time / pocketgan time. ``torch.backends.cudnn.benchmark`` is process-wide and the reference switches it on
+when it is built, so it is switched on here for both candidates (it only matters on a GPU).
+
+    python benchmarks/train_speed.py                            # pocketgan alone, 128 and 256 px
+    python benchmarks/train_speed.py --reference /tmp/ref       # + the reference, interleaved
+    python benchmarks/train_speed.py --reference /tmp/ref --sizes 128 --rounds 5 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import torch
+
+from pocketgan.training.config import TrainConfig
+from pocketgan.training.cyclegan import CycleGAN
+
+NETS = ("G_A", "G_B", "D_A", "D_B")
+
+
+class OthersCpu:
+    """CPU time that *other* processes used while a block ran, as a fraction of the whole machine
+    (all cores = 1.0): busy time from /proc/stat (steal included) minus this process's own CPU
+    time. The honest measure of how loaded a shared machine was during a measurement; None where
+    /proc/stat does not exist."""
+
+    def __init__(self) -> None:
+        self.hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.ncpu = os.cpu_count() or 1
+        self._start = None
+
+    @staticmethod
+    def _busy_ticks() -> int | None:
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal: everything but idle and iowait
+        return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+
+    def start(self) -> None:
+        t = os.times()
+        self._start = (self._busy_ticks(), t.user + t.system, time.perf_counter())
+
+    def stop(self) -> float | None:
+        busy0, own0, wall0 = self._start
+        busy1, t, wall1 = self._busy_ticks(), os.times(), time.perf_counter()
+        if busy0 is None or busy1 is None or wall1 <= wall0:
+            return None
+        others = (busy1 - busy0) / self.hz - (t.user + t.system - own0)
+        return min(1.0, max(0.0, others / ((wall1 - wall0) * self.ncpu)))
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def header(args: argparse.Namespace, device: torch.device) -> dict:
+    info = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "loadavg_start": os.getloadavg(),
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def reference_model(path: str, device: torch.device, pool_size: int):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    try:
+        from models.cycle_gan_model import CycleGANModel  # the reference, imported, not vendored
+    except ImportError as e:
+        raise SystemExit(f"cannot import the reference's models.cycle_gan_model from {path!r}: {e}")
+    gpu_ids = [device.index or 0] if device.type == "cuda" else []
+    opt = SimpleNamespace(gpu_ids=gpu_ids, isTrain=True, checkpoints_dir="/tmp/pocketgan_train_speed", name="bench",
+                          preprocess="resize_and_crop", input_nc=3, output_nc=3, ngf=64, ndf=64,
+                          netG="resnet_9blocks", netD="basic", n_layers_D=3, norm="instance", no_dropout=True,
+                          init_type="normal", init_gain=0.02, lambda_identity=0.5, lambda_A=10.0, lambda_B=10.0,
+                          pool_size=pool_size, gan_mode="lsgan", lr=2e-4, beta1=0.5, direction="AtoB",
+                          lr_policy="linear", epoch_count=1, n_epochs=100, n_epochs_decay=100,
+                          continue_train=False, load_iter=0, epoch="latest", verbose=False)
+    return CycleGANModel(opt)
+
+
+def unwrap(net: torch.nn.Module) -> torch.nn.Module:
+    """The reference wraps its nets in DataParallel on a GPU."""
+    return net.module if isinstance(net, torch.nn.DataParallel) else net
+
+
+def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
+    ours = CycleGAN(TrainConfig(data="-", pool_size=args.pool_size), device)
+    candidates = {}
+    if args.reference:
+        ref = reference_model(args.reference, device, args.pool_size)
+        for k in NETS:  # same starting point, so both do the same arithmetic on the same values
+            ours.nets[k].load_state_dict(unwrap(getattr(ref, "net" + k)).state_dict())
+
+        def ref_step(a: torch.Tensor, b: torch.Tensor) -> None:
+            ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
+            ref.optimize_parameters()
+
+    candidates["pocketgan"] = lambda a, b: ours.train_step({"A": a, "B": b})
+    if args.reference:
+        candidates["reference"] = ref_step
+    return candidates
+
+
+def _pct(xs: list) -> str:
+    xs = [x for x in xs if x is not None]
+    return f"{statistics.mean(xs):.0%}" if xs else "n/a"
+
+
+def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dict:
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)  # the reference's image pool draws from Python's global RNG
+    candidates = build_candidates(args, device)
+    n_inputs = args.warmup + args.rounds * args.iters
+    gen = torch.Generator().manual_seed(args.seed + size)
+    inputs = [(torch.rand(1, 3, size, size, generator=gen) * 2 - 1,
+               torch.rand(1, 3, size, size, generator=gen) * 2 - 1) for _ in range(n_inputs)]
+    if device.type == "cuda":  # the tensors stay on the host, as a data loader's would; both copy them
+        inputs = [(a.pin_memory(), b.pin_memory()) for a, b in inputs]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    others_cpu = OthersCpu()
+    others: dict[str, list] = {name: [] for name in candidates}
+
+    def run(name: str, i: int) -> float:
+        a, b = inputs[i]
+        sync()
+        others_cpu.start()
+        t0 = time.perf_counter()
+        candidates[name](a, b)
+        sync()
+        dt = time.perf_counter() - t0
+        others[name].append(others_cpu.stop())
+        return dt
+
+    names = list(candidates)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    warm: dict[str, list[float]] = {name: [] for name in names}
+    rounds: dict[str, list[float]] = {name: [] for name in names}
+    load_before = os.getloadavg()
+    for i in range(args.warmup):  # interleaved warm-up, too
+        for name in names:
+            warm[name].append(run(name, i))
+    for name in names:
+        others[name].clear()
+    for r in range(args.rounds):
+        first = len(times[names[0]])
+        for j in range(args.iters):  # A, B, A, B, ...: neighbours in time see the same load
+            for name in names:
+                times[name].append(run(name, args.warmup + r * args.iters + j))
+        for name in names:
+            rounds[name].append(statistics.median(times[name][first:]))
+        print(f"  {size}px round {r + 1}/{args.rounds}: "
+              + ", ".join(f"{n} {rounds[n][-1]:.3f} s/iter" for n in names)
+              + f"  (other processes' CPU {_pct([x for n in names for x in others[n][-args.iters:]])}, "
+              f"loadavg {os.getloadavg()[0]:.2f})", flush=True)
+    out = {"size": size, "load_before": load_before, "load_after": os.getloadavg(), "candidates": {}}
+    for name in names:
+        med = statistics.median(times[name])
+        out["candidates"][name] = {"median_s": med, "images_per_s": 1.0 / med, "min_s": min(times[name]),
+                                   "max_s": max(times[name]), "times_s": times[name],
+                                   "round_medians_s": rounds[name], "warmup_s": warm[name],
+                                   "others_cpu": others[name]}
+    if "reference" in candidates:
+        # speed ratio: > 1 means pocketgan is faster
+        out["speed_ratio_pocketgan_over_reference"] = (out["candidates"]["reference"]["median_s"]
+                                                       / out["candidates"]["pocketgan"]["median_s"])
+        # each pocketgan iteration against the reference iteration right after it: robust to load drift
+        paired = [r / p for p, r in zip(times["pocketgan"], times["reference"])]
+        out["paired_ratios"] = paired
+        out["median_paired_ratio"] = statistics.median(paired)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="image sides in px (default: 128 256)")
+    p.add_argument("--iters", type=int, default=2, help="timed iterations per candidate per round (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed iterations per candidate first (default 1)")
+    p.add_argument("--reference", metavar="PATH", help="folder with the reference's models/ and util/")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1")
+    p.add_argument("--pool-size", type=int, default=50, help="image pool size (default 50, the paper's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write the results here")
+    args = p.parse_args()
+    if args.iters < 1 or args.rounds < 1 or args.warmup < 0:
+        p.error("--iters and --rounds must be >= 1, --warmup >= 0")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda given but torch.cuda.is_available() is False")
+    torch.backends.cudnn.benchmark = True  # what the reference sets process-wide; same for both
+
+    info = header(args, device)
+    print(f"# train_speed  {info['date']}")
+    print(f"# cpu: {info['cpu']} ({info['cpu_count']} logical cores)  torch {info['torch']}  "
+          f"threads {info['threads']}  device {info['device']}" + (f" ({info['gpu']})" if "gpu" in info else ""))
+    print(f"# os.getloadavg(): {tuple(round(x, 2) for x in info['loadavg_start'])}")
+    print(f"# model: resnet_9blocks G ngf=64, basic D ndf=64, instance norm, lsgan, identity 0.5, "
+          f"pool {args.pool_size}, batch 1; warmup {args.warmup}, {args.rounds} rounds x {args.iters} iters "
+          f"per candidate, interleaved A, B, A, B")
+    t_start = time.perf_counter()
+    results = []
+    for size in args.sizes:
+        results.append(bench_size(size, args, device))
+
+    print()
+    print(f"{'size':>5}  {'candidate':<10} {'median s/iter':>13} {'min':>7} {'max':>7} {'images/s':>9} "
+          f"{'speed pocketgan/ref':>20} {'others CPU':>11}")
+    for res in results:
+        ratio = res.get("speed_ratio_pocketgan_over_reference")
+        for name, c in res["candidates"].items():
+            r = f"{ratio:.3f}x" if (ratio is not None and name == "pocketgan") else ""
+            print(f"{res['size']:>5}  {name:<10} {c['median_s']:>13.3f} {c['min_s']:>7.3f} {c['max_s']:>7.3f} "
+                  f"{c['images_per_s']:>9.3f} {r:>20} {_pct(c['others_cpu']):>11}")
+        if ratio is not None:
+            print(f"{'':>5}  paired speed ratios (reference/pocketgan, neighbouring iterations): "
+                  + ", ".join(f"{x:.3f}" for x in res["paired_ratios"])
+                  + f"; median {res['median_paired_ratio']:.3f}")
+    info["loadavg_end"] = os.getloadavg()
+    info["wall_s"] = time.perf_counter() - t_start
+    print(f"\n# os.getloadavg() at the end: {tuple(round(x, 2) for x in info['loadavg_end'])}; "
+          f"wall time {info['wall_s']:.0f} s")
+    print("# speed ratio = reference median s/iter / pocketgan median s/iter (> 1: pocketgan faster)")
+    print("# others CPU = mean share of the whole machine (all cores = 100%) used by other processes "
+          "during the timed iterations")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"info": info, "args": vars(args), "results": results}, f, indent=2)
+        print(f"# wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
