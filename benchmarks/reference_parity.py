@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from types import SimpleNamespace
 
 import torch
@@ -33,7 +34,7 @@ def main() -> int:
     from models.cycle_gan_model import CycleGANModel  # noqa: E402  (the reference, not vendored)
 
     torch.manual_seed(0)
-    opt = SimpleNamespace(gpu_ids=[], isTrain=True, checkpoints_dir="/tmp/pocketgan_parity", name="parity",
+    opt = SimpleNamespace(gpu_ids=[], isTrain=True, checkpoints_dir=tempfile.mkdtemp(prefix="pocketgan_parity_"), name="parity",
                           preprocess="resize_and_crop", input_nc=3, output_nc=3, ngf=args.ngf, ndf=args.ngf,
                           netG=args.netG, netD="basic", n_layers_D=3, norm="instance", no_dropout=True,
                           init_type="normal", init_gain=0.02, lambda_identity=0.5, lambda_A=10.0, lambda_B=10.0,
