@@ -15,6 +15,7 @@ import torch
 
 from .data.images import load_image, scan_folder
 from .data.synthetic import make_synthetic_dataset
+from .evaluation.metrics import psnr
 from .inference.pipeline import TranslationPipeline
 from .inference.translate import translate_files
 from .models.pretrained import build_generator, load_generator, read_model_config
@@ -28,10 +29,6 @@ def demo_config(runs_dir: str, data: Path, epochs: int) -> TrainConfig:
                        n_epochs_decay=epochs - epochs // 2, log_every=10, sample_every=0,
                        checkpoint_every=0, threads=0)
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
 def mean_psnr(pipe: TranslationPipeline, sources: list[Path], targets: list[Path]) -> float:

@@ -355,3 +355,11 @@ def _write_fingerprint() -> None:
 
 if __name__ == "__main__":
     _write_fingerprint()
+
+
+def test_psnr_known_values():
+    from pocketgan.evaluation.metrics import psnr
+
+    a = np.full((4, 4, 3), 100, np.uint8)
+    assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255 ** 2), rel=1e-9)  # MSE 1 -> 48.13 dB
+    assert psnr(a, a) == pytest.approx(148.13, abs=0.01)  # identical: capped, not infinite

@@ -24,7 +24,7 @@ from ..fileio import atomic_write_bytes, atomic_write_json, read_json
 from ..inference.pipeline import TranslationPipeline
 from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
 from .inception import inception_features
-from .metrics import fid, kid
+from .metrics import fid, kid, psnr
 
 OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
 FOLDERS = {"AtoB": ("testA", "testB"), "BtoA": ("testB", "testA")}
@@ -61,10 +61,6 @@ def cached_features(files: list[Path], images: list[Image.Image], mode: str, dev
         atomic_write_bytes(path, buf.getvalue())
     return feats
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
 def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:

@@ -22,7 +22,13 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["feature_stats", "fid", "frechet_distance", "kid", "trace_sqrt_product"]
+__all__ = ["feature_stats", "fid", "frechet_distance", "kid", "psnr", "trace_sqrt_product"]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB of two equally shaped images (uint8 scale by default)."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(peak ** 2 / max(mse, 1e-10)))
 
 
 def _as_features(feats: np.ndarray, name: str, min_rows: int = 2) -> np.ndarray:

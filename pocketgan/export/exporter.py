@@ -13,6 +13,7 @@ import torch
 
 from ..data.images import load_image, scan_folder
 from ..data.synthetic import render_scene
+from ..evaluation.metrics import psnr
 from ..fileio import atomic_write_json
 from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
 from .prepare import prepare
@@ -20,10 +21,6 @@ from .prepare import prepare
 FORMATS = {"onnx": ".onnx", "tflite": ".tflite"}
 MIN_PSNR = {None: 40.0, "fp16": 35.0, "int8": None}  # int8 is reported, not gated
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
 def load_runner(path: str | Path):
