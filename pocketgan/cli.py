@@ -1,4 +1,4 @@
-"""`pocketgan` command line: train, translate, evaluate, report, info, import, demo.
+"""`pocketgan` command line: train, distill, translate, evaluate, report, info, import, demo.
 
 Training flags are generated from :class:`TrainConfig` (one source of truth for names, defaults
 and help). Errors the user can fix print as one line, ``pocketgan: error: ...``, exit code 2.
@@ -15,21 +15,31 @@ import warnings
 from . import __version__
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+# `pocketgan distill` = `train` with model=distill and a mobile student by default
+DISTILL_DEFAULTS = {"model": "distill", "netG": "mobile_resnet_9blocks", "ngf": 16}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, skip: set[str], defaults: dict | None = None,
+                      aliases: dict[str, str] | None = None) -> None:
+    """One flag per TrainConfig field (``skip``: field names, or "group:NAME" for a whole group). Flags default
+    to SUPPRESS so only what the user typed reaches the config (and may override on --resume)."""
     from .training.config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     groups: dict[str, argparse._ArgumentGroup] = {}
+    defaults, aliases = defaults or {}, aliases or {}
     for f in dataclasses.fields(TrainConfig):
         meta = f.metadata
+        if f.name in skip or f"group:{meta['group']}" in skip:
+            continue
         group = groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{meta['help']} (default: {f.default})"
+        flags = [a for a in (aliases.get(f.name),) if a] + ["--" + f.name.replace("_", "-")]
+        help_text = f"{meta['help']} (default: {defaults.get(f.name, f.default)})"
         if hints[f.name] is bool:
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
             continue
         typ = {int: int, float: float}.get(hints[f.name], str)
-        group.add_argument(flag, type=typ, default=argparse.SUPPRESS, choices=meta["choices"], help=help_text,
+        group.add_argument(*flags, dest=f.name, type=typ, default=argparse.SUPPRESS, choices=meta["choices"], help=help_text,
                            metavar=None if meta["choices"] else f.name.upper())
 
 
@@ -45,7 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "samples, metrics.jsonl, checkpoints and the generators. Ctrl-C saves a checkpoint; "
                                    "continue with --resume runs/NAME.")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (only run/data-location flags may change)")
-    _add_config_flags(t)
+    _add_config_flags(t, skip={"model", "group:distillation"})
+
+    ds = sub.add_parser("distill", help="train a small (mobile) generator to imitate a trained one",
+                        description="Distil one direction of a trained model (--teacher) into a small student generator "
+                                    "(GAN Compression): L1 to the teacher's output + matching of intermediate features "
+                                    "through 1x1 adapters + an adversarial loss against real target images. Same run "
+                                    "folder layout, Ctrl-C and --resume as `train`; the model folder holds the student "
+                                    "(G_A for AtoB, G_B for BtoA), ready for `translate` and `export`.")
+    ds.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    _add_config_flags(ds, skip={"model", "lambda_A", "lambda_B", "lambda_identity"}, defaults=DISTILL_DEFAULTS,
+                      aliases={"netG": "--student"})
 
     tr = sub.add_parser("translate", help="translate images with a trained model",
                         description="Translate image files, folders or globs. Outputs go to --out as <name>.png "
@@ -127,6 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training.trainer import resume, train
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "func")}
+    if args.command == "distill" and not args.resume:
+        given = {**DISTILL_DEFAULTS, **given}
     if args.resume:
         summary = resume(args.resume, given)
     else:
@@ -134,7 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = "finished" if summary["finished"] else ("interrupted" if summary["interrupted"] else "stopped")
     print(f"{state} after {summary['steps']} steps ({summary['epochs_completed']} epochs); run folder: {summary['run_dir']}")
     if not summary["finished"]:
-        print(f"continue with: pocketgan train --resume {summary['run_dir']}")
+        print(f"continue with: pocketgan {args.command} --resume {summary['run_dir']}")
     return 130 if summary["interrupted"] else 0
 
 
@@ -206,7 +228,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result["learned"] else 1
 
 
-COMMANDS = {"train": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report, "export": cmd_export,
+COMMANDS = {"train": cmd_train, "distill": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report, "export": cmd_export,
             "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
 
 

@@ -13,8 +13,12 @@ from pathlib import Path
 from .fileio import atomic_write_bytes, read_json
 from .summary import describe
 
-LOSS_GROUPS = [("adversarial (generators)", ("G_A", "G_B")), ("discriminators", ("D_A", "D_B")),
-               ("cycle (x lambda)", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B"))]
+LOSS_GROUPS = {"cyclegan": [("adversarial (generators)", ("G_A", "G_B")), ("discriminators", ("D_A", "D_B")),
+                            ("cycle (x lambda)", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B"))],
+               "distill": [("imitating the teacher (x lambda)", ("recon", "distill")),
+                           ("adversarial", ("G_gan", "D"))]}
+# the loss that must fall for training to be working, per objective
+PROGRESS_LOSSES = {"cyclegan": ("cycle_A", "cycle_B"), "distill": ("recon",)}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -35,14 +39,19 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _objective(metrics: list[dict]) -> str:
+    return "distill" if any("recon" in m for m in metrics) else "cyclegan"
+
+
 def loss_figure(metrics: list[dict]) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(LOSS_GROUPS) + 1, figsize=(4 * (len(LOSS_GROUPS) + 1), 3.2))
+    groups = LOSS_GROUPS[_objective(metrics)]
+    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4 * (len(groups) + 1), 3.2))
     steps = [m["step"] for m in metrics]
-    for ax, (title, keys) in zip(axes, LOSS_GROUPS):
+    for ax, (title, keys) in zip(axes, groups):
         for k in keys:
             if any(k in m for m in metrics):
                 ax.plot(steps, [m.get(k, math.nan) for m in metrics], label=k, lw=1)
@@ -67,6 +76,8 @@ def eval_figure(evals: list[dict]) -> str:
     fig, (k_ax, f_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
     steps = [e["step"] for e in evals]
     for d in ("AtoB", "BtoA"):
+        if d not in evals[0]:
+            continue
         k_ax.errorbar(steps, [e[d]["kid_x1000"] for e in evals], yerr=[e[d]["kid_x1000_std"] for e in evals],
                       label=d, capsize=2, marker="o", ms=3)
         f_ax.plot(steps, [e[d]["fid"] for e in evals], label=d, marker="o", ms=3)
@@ -97,13 +108,15 @@ def health_checks(metrics: list[dict], evals: list[dict], results: dict | None =
     n = max(1, len(metrics) // 10)
     first, last = metrics[:n], metrics[-n:]
     mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)
-    for k in ("cycle_A", "cycle_B"):
+    for k in PROGRESS_LOSSES[_objective(metrics)]:
         a, b = mean(first, k), mean(last, k)
         drop = (a - b) / a * 100 if a else 0.0
         status = "ok" if drop > 30 else ("warn" if drop > 0 else "bad")
         trend = f"{drop:.0f}% lower: reconstructions improve" if drop > 0 else f"{-drop:.0f}% higher: reconstructions do not improve"
         checks.append((status, f"{k} loss {a:.3f} → {b:.3f} ({trend})"))
-    for k in ("D_A", "D_B"):
+    for k in ("D_A", "D_B", "D"):
+        if k not in last[0]:
+            continue
         d = mean(last, k)
         if d < 0.02:
             checks.append(("warn", f"{k} loss {d:.3f}: the discriminator wins outright; the generator may have collapsed"))
@@ -112,7 +125,7 @@ def health_checks(metrics: list[dict], evals: list[dict], results: dict | None =
     if evals:
         best = min(evals, key=lambda e: e["mean_kid_x1000"])
         checks.append(("ok" if best["mean_kid_x1000"] < evals[0]["mean_kid_x1000"] else "warn",
-                       f"test-subset KID x1000 (mean of both directions): first {evals[0]['mean_kid_x1000']:.2f}, "
+                       f"test-subset KID x1000 (mean over directions): first {evals[0]['mean_kid_x1000']:.2f}, "
                        f"best {best['mean_kid_x1000']:.2f} at step {best['step']}, last {evals[-1]['mean_kid_x1000']:.2f}"))
     return checks
 
@@ -120,7 +133,7 @@ def health_checks(metrics: list[dict], evals: list[dict], results: dict | None =
 def build_report(run: str | Path, max_grids: int = 8) -> Path:
     run = Path(run)
     info = describe(run)
-    metrics = [m for m in read_jsonl(run / "metrics.jsonl") if "G_A" in m]
+    metrics = [m for m in read_jsonl(run / "metrics.jsonl") if "lr" in m]
     evals = read_jsonl(run / "eval.jsonl")
     grids = sorted((run / "samples").glob("step_*.png"))
     if len(grids) > max_grids:  # evenly spaced, always the first and the last

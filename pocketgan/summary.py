@@ -19,7 +19,7 @@ def _discriminator_specs(cfg: dict) -> dict[str, dict]:
     spec = {"name": cfg["netD"], "ndf": cfg["ndf"], "norm": TrainConfig.from_dict(cfg).d_norm}
     if cfg["netD"] == "n_layers":
         spec["n_layers"] = cfg["n_layers_D"]
-    return {"D_A": spec, "D_B": spec}
+    return {"D": spec} if cfg.get("model") == "distill" else {"D_A": spec, "D_B": spec}
 
 
 def describe(path: str | Path, image_size: int = 256) -> dict:
@@ -42,7 +42,8 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         cfg = ckpt_meta["config"]
         generators = {k: {"name": cfg["netG"], "ngf": cfg["ngf"], "norm": TrainConfig.from_dict(cfg).g_norm,
                           "use_dropout": cfg["use_dropout"]}
-                      for k in ("G_A", "G_B")}
+                      for k in (("G_A" if cfg.get("direction", "AtoB") == "AtoB" else "G_B",)
+                                if cfg.get("model") == "distill" else ("G_A", "G_B"))}
     else:
         raise ModelFolderError(f"{path}: neither a model/run folder (no {CONFIG_NAME}) nor a training checkpoint")
     for name, spec in generators.items():

@@ -69,6 +69,12 @@ class MobileResnetGenerator(nn.Module):
         self.up = nn.Sequential(UpBlock(c, ngf * 2, norm), UpBlock(ngf * 2, ngf, norm))
         self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ngf, out_channels, 3), nn.Tanh())
 
+    def feature_points(self) -> dict[str, nn.Module]:
+        """Modules whose outputs distillation matches (see :func:`pocketgan.models.feature_points`)."""
+        n = len(self.blocks)
+        return {"down": self.down, "mid": self.blocks[max(n // 2 - 1, 0)] if n else self.down,
+                "blocks": self.blocks, "up1": self.up[0]}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.up(self.blocks(self.down(self.stem(x)))))
 

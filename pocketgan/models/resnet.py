@@ -66,6 +66,15 @@ class ResnetGenerator(nn.Module):
                        make_norm(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
+        self.n_blocks = n_blocks
+
+    def feature_points(self) -> dict[str, nn.Module]:
+        """Modules whose outputs distillation matches (see :func:`pocketgan.models.feature_points`)."""
+        first_block = 10  # pad, conv, norm, relu, 2 x (conv, norm, relu)
+        return {"down": self.model[first_block - 1],
+                "mid": self.model[first_block + max(self.n_blocks // 2 - 1, 0)] if self.n_blocks else self.model[first_block - 1],
+                "blocks": self.model[first_block + self.n_blocks - 1] if self.n_blocks else self.model[first_block - 1],
+                "up1": self.model[first_block + self.n_blocks + 2]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -29,7 +29,8 @@ class TrainConfig:
     max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data", runtime=True)
 
     # --- model ------------------------------------------------------------------------------
-    model: str = opt("cyclegan", "training objective", "model", choices=("cyclegan",))
+    model: str = opt("cyclegan", "training objective: cyclegan, or distill (a small generator imitates a "
+                                 "trained one; `pocketgan distill`)", "model", choices=("cyclegan", "distill"))
     netG: str = opt("resnet_9blocks", "generator architecture (see `pocketgan.models.list_generators()`)", "model")
     ngf: int = opt(64, "generator width (filters in the first conv)", "model")
     netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
@@ -48,6 +49,14 @@ class TrainConfig:
     lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "objective")
     lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "objective")
     pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
+
+    # --- distillation (model = distill) ---------------------------------------------------
+    teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation", runtime=True)
+    direction: str = opt("AtoB", "which generator of the teacher to distill: AtoB (G_A) or BtoA (G_B)", "distillation",
+                         choices=("AtoB", "BtoA"))
+    lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
+    lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)", "distillation")
+    lambda_gan: float = opt(1.0, "weight of the student's adversarial loss", "distillation")
 
     # --- optimisation -----------------------------------------------------------------------
     lr: float = opt(2e-4, "Adam learning rate", "optimisation")
@@ -98,6 +107,8 @@ class TrainConfig:
         for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.model == "distill" and not self.teacher:
+            raise ValueError("distillation needs --teacher (a trained model or run folder)")
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
             raise ValueError("n_epochs + n_epochs_decay must be >= 1")
         for f in dataclasses.fields(self):

@@ -27,20 +27,31 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
+def make_generator(cfg: TrainConfig) -> nn.Module:
+    return create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.g_norm, use_dropout=cfg.use_dropout,
+                            init_type=cfg.init_type, init_gain=cfg.init_gain)
+
+
+def make_discriminator(cfg: TrainConfig) -> nn.Module:
+    d = dict(ndf=cfg.ndf, norm=cfg.d_norm)
+    if cfg.netD == "n_layers":
+        d["n_layers"] = cfg.n_layers_D
+    return create_discriminator(cfg.netD, **d, init_type=cfg.init_type, init_gain=cfg.init_gain)
+
+
 class CycleGAN:
+    """The task interface the Trainer drives: ``nets`` (all checkpointed), ``optimizers`` (one
+    LR schedule each), ``pools``, ``generators`` (what a model folder holds), ``train_step``,
+    ``visuals``, and the names of losses and sample columns."""
+
+    loss_names = LOSS_NAMES
+    progress_losses = ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B")
+    visual_names = VISUAL_NAMES
+
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg = cfg
-        g = dict(ngf=cfg.ngf, norm=cfg.g_norm, use_dropout=cfg.use_dropout)
-        d = dict(ndf=cfg.ndf, norm=cfg.d_norm)
-        if cfg.netD == "n_layers":
-            d["n_layers"] = cfg.n_layers_D
-        init = dict(init_type=cfg.init_type, init_gain=cfg.init_gain)
-        self.nets: dict[str, nn.Module] = {
-            "G_A": create_generator(cfg.netG, **g, **init),
-            "G_B": create_generator(cfg.netG, **g, **init),
-            "D_A": create_discriminator(cfg.netD, **d, **init),
-            "D_B": create_discriminator(cfg.netD, **d, **init),
-        }
+        self.nets: dict[str, nn.Module] = {"G_A": make_generator(cfg), "G_B": make_generator(cfg),
+                                           "D_A": make_discriminator(cfg), "D_B": make_discriminator(cfg)}
         for net in self.nets.values():
             net.to(device).train()
         G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
@@ -58,6 +69,10 @@ class CycleGAN:
     @property
     def generators(self) -> dict[str, nn.Module]:
         return {"G_A": self.nets["G_A"], "G_B": self.nets["G_B"]}
+
+    def model_info(self) -> dict:
+        """Extra entries for the model folder's config.json."""
+        return {"model_type": "cyclegan"}
 
     def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))

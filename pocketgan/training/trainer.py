@@ -33,11 +33,13 @@ from ..models.pretrained import ModelFolderError, load_weights, save_pretrained
 from .checkpoint import (CheckpointError, load_checkpoint, optimizer_join, optimizer_split,
                          save_checkpoint, subset)
 from .config import TrainConfig
-from .cyclegan import LOSS_NAMES, VISUAL_NAMES, CycleGAN
+from .cyclegan import CycleGAN
+from .distill import Distillation
 from .samples import fixed_examples, save_grid
 from .schedule import linear_decay, load_scheduler_state, scheduler_state
 
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
+TASKS = {"cyclegan": CycleGAN, "distill": Distillation}  # cfg.model -> the objective the loop drives
 
 
 class TrainingError(ValueError):
@@ -124,7 +126,10 @@ class Trainer:
 
         # model, optimisers, schedules
         torch.manual_seed(cfg.seed)
-        self.task = CycleGAN(cfg, self.device)
+        try:
+            self.task = TASKS[cfg.model](cfg, self.device)
+        except ModelFolderError as e:  # e.g. a --teacher that is not a model folder
+            raise TrainingError(str(e)) from None
         self.schedulers = {k: linear_decay(o, cfg.n_epochs, cfg.n_epochs_decay) for k, o in self.task.optimizers.items()}
         self.epoch = 0          # current epoch (0-based)
         self.iter_in_epoch = 0  # steps already done in the current epoch
@@ -132,7 +137,7 @@ class Trainer:
         self.train_seconds = 0.0
         self._last_sample_step = -1
         # running sums of the current logging window (checkpointed, so metrics.jsonl resumes exactly)
-        self.loss_sums = {k: torch.zeros((), device=self.device) for k in LOSS_NAMES}
+        self.loss_sums = {k: torch.zeros((), device=self.device) for k in self.task.loss_names}
         self.window = 0
         self.best_kid: float | None = None  # best mean KID x1000 of --eval-every so far
         self._evaluator = None
@@ -167,7 +172,7 @@ class Trainer:
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i}"] = s
         save_checkpoint(self.run_dir / CHECKPOINT, tensors, meta)
-        save_pretrained(self.run_dir, self.task.generators, model_type="cyclegan",
+        save_pretrained(self.run_dir, self.task.generators, **self.task.model_info(),
                         preprocess={"crop_size": self.cfg.crop_size},
                         training={"steps": self.step, "epochs_completed": self.epoch,
                                   "iter_in_epoch": self.iter_in_epoch, "train_seconds": round(self.train_seconds, 1),
@@ -220,7 +225,7 @@ class Trainer:
             self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
                               fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
-        save_grid(self.task.visuals(*self._examples), list(VISUAL_NAMES), path)
+        save_grid(self.task.visuals(*self._examples), list(self.task.visual_names), path)
         self._last_sample_step = self.step
         return path
 
@@ -239,16 +244,16 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         if self.best_kid is None or result["mean_kid_x1000"] < self.best_kid:
             self.best_kid = result["mean_kid_x1000"]
-            save_pretrained(self.run_dir / "best", self.task.generators, model_type="cyclegan",
+            save_pretrained(self.run_dir / "best", self.task.generators, **self.task.model_info(),
                             preprocess={"crop_size": cfg.crop_size},
                             training={"steps": self.step, "epochs_completed": self.epoch,
                                       "selected_by": f"lowest mean KID over both directions on a fixed subset of the "
                                                      f"TEST images ({self._evaluator.n} per domain, "
                                                      f"{cfg.eval_convention} convention): optimistic, not a held-out figure",
                                       "eval": result})
-        tqdm.write(f"eval epoch {self.epoch}: KID x1000 A->B {result['AtoB']['kid_x1000']:.2f}, "
-                   f"B->A {result['BtoA']['kid_x1000']:.2f}; FID {result['AtoB']['fid']:.1f} / {result['BtoA']['fid']:.1f}",
-                   file=sys.stderr)
+        parts = [f"{d[0]}->{d[-1]} KID x1000 {result[d]['kid_x1000']:.2f}, FID {result[d]['fid']:.1f}"
+                 for d in ("AtoB", "BtoA") if d in result]
+        tqdm.write(f"eval epoch {self.epoch}: " + "; ".join(parts), file=sys.stderr)
         return record
 
     def fit(self) -> dict:
@@ -292,7 +297,7 @@ class Trainer:
                                   **last}
                         metrics.write(json.dumps(record) + "\n")
                         metrics.flush()
-                        bar.set_postfix({k: f"{last[k]:.3f}" for k in ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B")},
+                        bar.set_postfix({k: f"{last[k]:.3f}" for k in self.task.progress_losses},
                                         refresh=False)
                         for v in sums.values():
                             v.zero_()

@@ -1,0 +1,182 @@
+"""Distillation (GAN Compression, Li et al. 2020): a small student generator learns to imitate a
+trained teacher generator on the teacher's own task.
+
+One direction at a time (a phone app ships one): for ``AtoB`` the student sees real A images and
+is trained on
+
+    lambda_recon   * L1(student(a), teacher(a))                       output reconstruction
+  + lambda_distill * sum_p MSE(adapter_p(student_p(a)), teacher_p(a))  intermediate features
+  + lambda_gan     * GAN(D(student(a)), real)                          stay on the B manifold
+
+where ``p`` runs over the matching points of :func:`pocketgan.models.feature_points` and each
+adapter is a learned 1x1 conv from the student's width to the teacher's. D learns real B images
+vs. the student's outputs (from an image pool); it starts from the teacher run's own
+discriminator when that run's checkpoint holds one of the same architecture, so the adversarial
+signal is useful from the first step. The teacher is frozen and in eval mode.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..models import feature_points
+from ..models.losses import GANLoss
+from ..models.pretrained import DIRECTIONS, load_generator, load_weights, read_model_config
+from .checkpoint import CheckpointError, load_checkpoint, subset
+from .config import TrainConfig
+from .cyclegan import make_discriminator, make_generator, set_requires_grad
+from .image_pool import ImagePool
+
+LOSS_NAMES = ("G_gan", "recon", "distill", "D")
+VISUAL_NAMES = ("real", "teacher", "student")
+# the discriminator that judges the target domain of each direction, in a CycleGAN checkpoint
+TEACHER_D = {"AtoB": "D_A", "BtoA": "D_B"}
+
+
+class FeatureTap:
+    """Keeps the latest output of each named module (forward hooks)."""
+
+    def __init__(self, modules: dict[str, nn.Module]) -> None:
+        self.out: dict[str, torch.Tensor] = {}
+        self._hooks = [m.register_forward_hook(self._keep(name)) for name, m in modules.items()]
+
+    def _keep(self, name: str):
+        def hook(module, inputs, output):
+            self.out[name] = output
+        return hook
+
+
+def _probe_channels(net: nn.Module, tap: FeatureTap) -> dict[str, int]:
+    """Channels at each matching point, from one tiny forward pass in eval mode (no BN update)."""
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32, device=next(net.parameters()).device))
+    net.train(was_training)
+    return {k: v.shape[1] for k, v in tap.out.items()}
+
+
+def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
+    """Load the teacher run's discriminator for this direction into ``D`` if the teacher folder is
+    a run folder with a checkpoint of the same D architecture. Returns where it came from."""
+    run = Path(cfg.teacher)
+    ckpt = run / "checkpoints" / "last.safetensors"
+    if not ckpt.is_file():
+        return None
+    try:
+        tensors, meta = load_checkpoint(ckpt)
+    except CheckpointError:
+        return None
+    try:
+        teacher_cfg = TrainConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    same_arch = teacher_cfg.model == "cyclegan" and teacher_cfg.d_norm == cfg.d_norm and \
+        all(getattr(teacher_cfg, k) == getattr(cfg, k) for k in ("netD", "ndf", "n_layers_D"))
+    state = subset(tensors, f"net.{TEACHER_D[cfg.direction]}")
+    if not same_arch or not state:
+        return None
+    load_weights(D, state, f"{ckpt} [{TEACHER_D[cfg.direction]}]")
+    return f"{ckpt} [{TEACHER_D[cfg.direction]}]"
+
+
+class Distillation:
+    """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
+
+    loss_names = LOSS_NAMES
+    progress_losses = LOSS_NAMES
+    visual_names = VISUAL_NAMES
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.slot = DIRECTIONS[cfg.direction]
+        self.src, self.dst = ("A", "B") if cfg.direction == "AtoB" else ("B", "A")
+        teacher = load_generator(cfg.teacher, self.slot).to(device)  # eval mode, frozen
+        set_requires_grad([teacher], False)
+        self.teacher_spec = read_model_config(cfg.teacher)["generators"][self.slot]
+        student = make_generator(cfg)
+        D = make_discriminator(cfg)
+        self.d_source = teacher_discriminator(cfg, D)
+        if self.d_source:
+            tqdm.write(f"discriminator initialised from {self.d_source}", file=sys.stderr)
+
+        self.points: tuple[str, ...] = ()
+        adapters = nn.ModuleDict()
+        if cfg.lambda_distill > 0:
+            try:
+                t_points, s_points = feature_points(teacher), feature_points(student)
+            except ValueError as e:
+                raise ValueError(f"{e}; distill with --lambda-distill 0 (output and adversarial losses only)") from None
+            self.points = tuple(k for k in t_points if k in s_points)
+            self.teacher_tap = FeatureTap({k: t_points[k] for k in self.points})
+            self.student_tap = FeatureTap({k: s_points[k] for k in self.points})
+            t_ch, s_ch = _probe_channels(teacher, self.teacher_tap), _probe_channels(student, self.student_tap)
+            for k in self.points:
+                adapters[k] = nn.Conv2d(s_ch[k], t_ch[k], 1)
+        self.teacher = teacher
+        # the teacher is checkpointed too: a resumed run continues with the very weights it started
+        # with, even if the teacher folder has changed or moved since
+        self.nets: dict[str, nn.Module] = {self.slot: student, "adapters": adapters, "D": D, "teacher": teacher}
+        for name in (self.slot, "adapters", "D"):
+            self.nets[name].to(device).train()
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizers = {
+            "G": torch.optim.Adam(itertools.chain(student.parameters(), adapters.parameters()), lr=cfg.lr, betas=betas),
+            "D": torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas),
+        }
+        self.pools = {"student": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)}
+        self.gan = GANLoss(cfg.gan_mode)
+
+    @property
+    def generators(self) -> dict[str, nn.Module]:
+        return {self.slot: self.nets[self.slot]}
+
+    def model_info(self) -> dict:
+        return {"model_type": "distilled",
+                "distilled_from": {"teacher": str(self.cfg.teacher), "direction": self.cfg.direction,
+                                   "teacher_generator": self.teacher_spec}}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        student, adapters, D = self.nets[self.slot], self.nets["adapters"], self.nets["D"]
+        real = batch[self.src].to(self.device, non_blocking=True)
+        target_real = batch[self.dst].to(self.device, non_blocking=True)
+        with torch.no_grad():
+            target = self.teacher(real)
+        fake = student(real)
+
+        set_requires_grad([D], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss = {"G_gan": self.gan(D(fake), True, for_discriminator=False) * cfg.lambda_gan,
+                "recon": F.l1_loss(fake, target) * cfg.lambda_recon}
+        distill = torch.zeros((), device=self.device)
+        for k in self.points:
+            distill = distill + F.mse_loss(adapters[k](self.student_tap.out[k]), self.teacher_tap.out[k])
+        loss["distill"] = distill * cfg.lambda_distill
+        (loss["G_gan"] + loss["recon"] + loss["distill"]).backward()
+        self.optimizers["G"].step()
+        set_requires_grad([D], True)
+
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        pooled = self.pools["student"].query(fake.detach())
+        loss["D"] = 0.5 * (self.gan(D(target_real), True) + self.gan(D(pooled), False))
+        loss["D"].backward()
+        self.optimizers["D"].step()
+        return {k: v.detach() for k, v in loss.items()}
+
+    @torch.no_grad()
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+        """Input | teacher output | student output, the student in eval mode (what ships)."""
+        student = self.nets[self.slot]
+        real = (real_A if self.src == "A" else real_B).to(self.device)
+        student.eval()
+        try:
+            return [t.cpu() for t in (real, self.teacher(real), student(real))]
+        finally:
+            student.train()
