@@ -1,6 +1,7 @@
 """ONNX export: exact sub-pixel rewrite, parity of every export, model card, bad input, and
 `translate` running the exported file."""
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,27 @@ def test_export_bad_input(model, tmp_path, capsys):
     assert main(["translate", str(tmp_path / "x.png"), "--model", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.onnx: not a loadable ONNX model" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("module", ["litert_torch", "ai_edge_litert.interpreter"])
+def test_missing_litert_is_a_one_line_install_hint(model, tmp_path, capsys, monkeypatch, module):
+    """Runs whether or not the [export] extra is installed: the import is made to fail."""
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
+    assert main(["export", "--model", str(model), "--format", "tflite", "--size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pocketgan: error: LiteRT export needs") and "pip install 'pocketgan[export]'" in err
+    assert err.count("\n") == 1 and not list(model.rglob("*.tflite"))
+    if module != "litert_torch":  # running a .tflite needs only the interpreter
+        fake = tmp_path / "m.tflite"
+        fake.write_bytes(b"TFL3" + bytes(60))
+        Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+        assert main(["translate", str(tmp_path / "x.png"), "--model", str(fake), "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert "needs ai_edge_litert" in err and "pip install 'pocketgan[export]'" in err and err.count("\n") == 1
+
+
+def test_missing_onnx_is_a_one_line_install_hint(model, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(["export", "--model", str(model), "--format", "onnx", "--size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "ONNX export needs onnx and onnxruntime" in err and "pip install 'pocketgan[export]'" in err
