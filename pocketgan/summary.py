@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .models.pretrained import CONFIG_NAME, ModelFolderError, build_generator, read_model_config
-from .models.profile import describe_size
+from .models.profile import count_macs, describe_size
 from .training.checkpoint import read_checkpoint_meta
 from .training.config import TrainConfig
 from .training.trainer import CHECKPOINT
@@ -37,6 +37,8 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         model = read_model_config(path)
         generators = model["generators"]
         info["model_type"] = model.get("model_type")
+        if model.get("distilled_from"):
+            info["distilled_from"] = model["distilled_from"]
         info["training"] = model.get("training")
     elif ckpt_meta is not None:
         cfg = ckpt_meta["config"]
@@ -72,6 +74,12 @@ def format_summary(info: dict) -> str:
     lines.append(f"{'net':5} {'architecture':58} {'params':>12} {'GMACs@' + str(size) + '²':>12} {'MB fp32':>8}")
     for name, n in info["networks"].items():
         lines.append(f"{name:5} {n['arch']:58} {n['params']:>12,} {n['macs'] / 1e9:>12.2f} {n['megabytes']:>8.1f}")
+    if info.get("distilled_from"):
+        d = info["distilled_from"]
+        spec = d["teacher_generator"]
+        teacher = build_generator(spec)
+        ratio = count_macs(teacher, (1, 3, size, size)) / max(sum(n["macs"] for k, n in info["networks"].items() if k.startswith("G_")), 1)
+        lines.append(f"distilled from {d['teacher']} ({d['direction']}: {_arch(spec)}; {ratio:.1f}x the MACs)")
     t = info.get("training")
     if t:
         if "of_total_steps" in t:

@@ -133,5 +133,18 @@ def test_cli_distill(toy_data, tmp_path, teacher, capsys):
     assert "finished after 8 steps" in capsys.readouterr().out
     saved = json.loads((tmp_path / "s" / "train_config.json").read_text())
     assert saved["model"] == "distill" and saved["netG"] == "mobile_resnet_6blocks" and saved["ndf"] == 4
+    assert main(["info", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert "(distilled)" in out and f"distilled from {teacher} (AtoB: resnet_6blocks(ngf=4" in out
+    assert "G_B" not in out and "\nD " in out
     assert main(["distill", "--data", str(toy_data), "--runs-dir", str(tmp_path)]) == 2
     assert "needs --teacher" in capsys.readouterr().err
+
+
+def test_report_of_a_distill_run(toy_data, tmp_path, teacher):
+    from pocketgan.report import build_report
+
+    run = Path(train(distill_config(toy_data, tmp_path, teacher))["run_dir"])
+    page = build_report(run).read_text()
+    assert "recon loss" in page and "D loss" in page
+    assert "cycle_A" not in page
