@@ -34,6 +34,26 @@ def imitation_psnr(teacher: Path, student: Path, data: Path, direction: str, max
     return float(np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in zip(t.translate_many(images), s.translate_many(images))]))
 
 
+def resolution_baseline(data: Path, direction: str, max_side: int, max_images: int | None, kid_subset: int = 1000) -> dict:
+    """'Do nothing' at the translation resolution: inputs downscaled to ``max_side`` and back, so
+    the loss of detail from working at low resolution is separated from the translation itself."""
+    from PIL import Image
+
+    from pocketgan.evaluation.evaluate import cached_features, load_decodable, quality
+    from pocketgan.evaluation.inception import inception_features
+
+    src, dst = (data / f for f in FOLDERS[direction])
+    _, images = load_decodable(scan_folder(src).files[:max_images])
+    targets, target_images = load_decodable(scan_folder(dst).files[:max_images])
+    blurred = []
+    for im in images:
+        scale = min(1.0, max_side / max(im.size))
+        small = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BICUBIC)
+        blurred.append(small.resize(im.size, Image.BICUBIC))
+    f_target = cached_features(targets, target_images, "clean", "cpu", False, "")
+    return quality(inception_features(blurred, mode="clean"), f_target, min(kid_subset, len(blurred), len(targets)))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teacher", required=True, type=Path)
@@ -70,6 +90,10 @@ def main() -> int:
               f"{row['kid_x1000'] / teacher['kid_x1000']:>12.3f} {row['fid'] / teacher['fid']:>12.3f}")
     print(f"{'do nothing':10} {'(untranslated inputs)':30} {'':>10} {'':>10} "
           f"{do_nothing['kid_x1000']:>8.2f} ± {do_nothing['kid_x1000_std']:<4.2f} {do_nothing['fid']:>8.2f}")
+    if max_side:
+        lowres = resolution_baseline(args.data, args.direction, max_side, args.max_images)
+        print(f"{'do nothing':10} {f'(inputs at {max_side} px, upscaled)':30} {'':>10} {'':>10} "
+              f"{lowres['kid_x1000']:>8.2f} ± {lowres['kid_x1000_std']:<4.2f} {lowres['fid']:>8.2f}")
     student = rows["student"]
     print(f"\nstudent / teacher: {teacher['gmacs'] / student['gmacs']:.1f}x fewer MACs, "
           f"{teacher['params'] / student['params']:.1f}x fewer parameters; KID {100 * (student['kid_x1000'] / teacher['kid_x1000'] - 1):+.1f}%, "
