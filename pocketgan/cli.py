@@ -1,4 +1,4 @@
-"""`pocketgan` command line: train, distill, translate, evaluate, report, info, import, demo.
+"""`pocketgan` command line: train, distill, translate, serve, data, evaluate, report, info, import, demo.
 
 Training flags are generated from :class:`TrainConfig` (one source of truth for names, defaults
 and help). Errors the user can fix print as one line, ``pocketgan: error: ...``, exit code 2.
@@ -13,10 +13,6 @@ import typing
 import warnings
 
 from . import __version__
-
-
-# `pocketgan distill` = `train` with model=distill and a mobile student by default
-DISTILL_DEFAULTS = {"model": "distill", "netG": "mobile_resnet_9blocks", "ngf": 16}
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, skip: set[str], defaults: dict | None = None,
@@ -45,6 +41,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: set[str], defaults:
 
 def build_parser() -> argparse.ArgumentParser:
     from .inference.translate import FORMATS
+    from .training.config import MODEL_DEFAULTS
 
     p = argparse.ArgumentParser(prog="pocketgan", description="Unpaired image-to-image translation (CycleGAN) that ships to phones.")
     p.add_argument("--version", action="version", version=f"pocketgan {__version__}")
@@ -55,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "samples, metrics.jsonl, checkpoints and the generators. Ctrl-C saves a checkpoint; "
                                    "continue with --resume runs/NAME.")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint (only run/data-location flags may change)")
-    _add_config_flags(t, skip={"model", "group:distillation"})
+    _add_config_flags(t, skip={"group:distillation"})
 
     ds = sub.add_parser("distill", help="train a small (mobile) generator to imitate a trained one",
                         description="Distil one direction of a trained model (--teacher) into a small student generator "
@@ -64,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "folder layout, Ctrl-C and --resume as `train`; the model folder holds the student "
                                     "(G_A for AtoB, G_B for BtoA), ready for `translate` and `export`.")
     ds.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-    _add_config_flags(ds, skip={"model", "lambda_A", "lambda_B", "lambda_identity"}, defaults=DISTILL_DEFAULTS,
-                      aliases={"netG": "--student"})
+    _add_config_flags(ds, skip={"model", "lambda_A", "lambda_B", "lambda_identity", "lambda_L1"},
+                      defaults=MODEL_DEFAULTS["distill"], aliases={"netG": "--student"})
 
     tr = sub.add_parser("translate", help="translate images with a trained model",
                         description="Translate image files, folders or globs. Outputs go to --out as <name>.png "
@@ -135,24 +132,53 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write runs/NAME/report.html: health checks, loss curves, samples, FID/KID, sizes, config")
     rp.add_argument("run", help="run folder")
 
+    sv = sub.add_parser("serve", help="serve the web app that translates photos on the phone (in the browser)",
+                        description="Serve an installable web app (PWA) that translates camera photos on the device "
+                                    "with onnxruntime-web (WebGPU or WebAssembly): the photo never leaves the phone. "
+                                    "A model folder is exported to ONNX first (cached in MODEL/export/). Also serves "
+                                    "POST /api/translate for clients that cannot run the model, and /api/model.")
+    sv.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors), or an exported .onnx")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for phones on the network (default: 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000, help="(default: 8000)")
+    sv.add_argument("--max-size", type=int, default=1024,
+                    help="longest side photos are translated at, in the page and on the server; 0 = full size (default: 1024)")
+    sv.add_argument("--workers", type=int, default=2, help="server-side translations at once; more requests queue (default: 2)")
+    sv.add_argument("--max-upload-mb", type=float, default=20, help="largest photo POST /api/translate accepts (default: 20)")
+    sv.add_argument("--device", default="cpu", help="device for server-side translation: cpu, cuda, ... (default: cpu)")
+
+    da = sub.add_parser("data", help="dataset tools: build the aligned pix2pix layout from two matched folders")
+    da_sub = da.add_subparsers(dest="data_command", required=True, metavar="TOOL")
+    pr = da_sub.add_parser("pair", help="combine A_DIR/x.png and B_DIR/x.png into OUT/SPLIT/x.png (A left, B right)",
+                           description="Build the reference's aligned layout for pix2pix: every file of A_DIR is matched "
+                                       "with the file of the same name in B_DIR and written side by side. Unmatched "
+                                       "names, pairs of different sizes or unreadable files are errors; nothing is "
+                                       "written then.")
+    pr.add_argument("dir_a", metavar="A_DIR")
+    pr.add_argument("dir_b", metavar="B_DIR")
+    pr.add_argument("--out", required=True, help="dataset root to write (OUT/SPLIT/)")
+    pr.add_argument("--split", default="train", help="train, val or test (default: train)")
+    pr.add_argument("--format", default="png", choices=("png", "jpg"), help="(default: png, lossless)")
+    pr.add_argument("--no-progress", action="store_true")
+
     d = sub.add_parser("demo", help="the main job on built-in data: train a small CycleGAN on toy summer/winter scenes and measure it")
     d.add_argument("--runs-dir", default="runs", help="where the run and the generated dataset go (default: runs)")
     d.add_argument("--epochs", type=int, default=8, help="training epochs of 50 steps (default: 8, ~2 min on 2 cores)")
     d.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    d.add_argument("--model", default="cyclegan", choices=("cyclegan", "pix2pix"),
+                   help="cyclegan on unpaired scenes, or pix2pix on the paired variant (default: cyclegan)")
     return p
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training.config import TrainConfig
+    from .training.config import config_for
     from .training.trainer import resume, train
 
     given = {k: v for k, v in vars(args).items() if k not in ("command", "resume", "func")}
-    if args.command == "distill" and not args.resume:
-        given = {**DISTILL_DEFAULTS, **given}
     if args.resume:
         summary = resume(args.resume, given)
     else:
-        summary = train(TrainConfig(**given))
+        model = "distill" if args.command == "distill" else given.pop("model", "cyclegan")
+        summary = train(config_for(model, **given))
     state = "finished" if summary["finished"] else ("interrupted" if summary["interrupted"] else "stopped")
     print(f"{state} after {summary['steps']} steps ({summary['epochs_completed']} epochs); run folder: {summary['run_dir']}")
     if not summary["finished"]:
@@ -221,15 +247,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import require_app_dependencies
+
+    require_app_dependencies()
+    import uvicorn
+
+    from .app.assets import find_static
+    from .app.server import check_address, create_app
+
+    check_address(args.host, args.port)
+    if args.max_upload_mb <= 0:
+        raise ValueError(f"--max-upload-mb must be positive (got {args.max_upload_mb})")
+    find_static()  # a missing web build is an error here, with the command that builds it
+    print(f"preparing {args.model} (a model folder is exported to ONNX once, then reused)", flush=True)
+    app = create_app(args.model, max_side=args.max_size, workers=args.workers, device=args.device,
+                     max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {args.model} ({', '.join(app.state.served.directions)}) at http://{host}:{args.port}/", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("note: phones need HTTPS (e.g. a reverse proxy) to install the app, work offline and use the live camera",
+              flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.paired import make_aligned
+
+    written = make_aligned(args.dir_a, args.dir_b, args.out, args.split, args.format, progress=not args.no_progress)
+    print(f"wrote {len(written)} aligned pairs to {args.out}/{args.split}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    result = run_demo(args.runs_dir, args.epochs, progress=not args.no_progress)
+    result = run_demo(args.runs_dir, args.epochs, progress=not args.no_progress, model=args.model)
     return 0 if result["learned"] else 1
 
 
 COMMANDS = {"train": cmd_train, "distill": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report, "export": cmd_export,
-            "info": cmd_info, "import": cmd_import, "demo": cmd_demo}
+            "info": cmd_info, "data": cmd_data, "import": cmd_import, "demo": cmd_demo, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

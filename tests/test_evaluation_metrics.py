@@ -363,3 +363,18 @@ def test_psnr_known_values():
     a = np.full((4, 4, 3), 100, np.uint8)
     assert psnr(a, a + 1) == pytest.approx(10 * np.log10(255 ** 2), rel=1e-9)  # MSE 1 -> 48.13 dB
     assert psnr(a, a) == pytest.approx(148.13, abs=0.01)  # identical: capped, not infinite
+
+
+def test_ssim_known_values():
+    from pocketgan.evaluation.metrics import ssim
+
+    a, b = np.full((20, 20, 3), 100.0), np.full((20, 20, 3), 150.0)
+    c1 = (0.01 * 255) ** 2  # flat images: only the luminance term is left
+    assert ssim(a, b) == pytest.approx((2 * 100 * 150 + c1) / (100 ** 2 + 150 ** 2 + c1), rel=1e-9)
+    x = np.random.default_rng(0).integers(0, 256, (32, 32, 3)).astype(float)
+    assert ssim(x, x) == pytest.approx(1.0)
+    noisy = [ssim(x, x + np.random.default_rng(1).normal(0, s, x.shape)) for s in (5, 20, 60)]
+    assert 1 > noisy[0] > noisy[1] > noisy[2] > 0
+    assert ssim(x, x[::-1]) == pytest.approx(ssim(x[::-1], x))
+    with pytest.raises(ValueError, match="equal shapes"):
+        ssim(x, x[:8])

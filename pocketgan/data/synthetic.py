@@ -68,17 +68,20 @@ def render_scene(seed: int, size: int = 64, style: str = "A") -> Image.Image:
 
 
 def make_synthetic_dataset(root: str | Path, size: int = 64, n_train: int = 200, n_test: int = 32,
-                           seed: int = 0) -> Path:
-    """Write trainA/, trainB/ (disjoint scenes: unpaired) and testA/, testB/ (same scenes, paired
-    by file name) under ``root``. Skips the work if ``root`` already holds this exact dataset."""
+                           seed: int = 0, paired: bool = False) -> Path:
+    """Write trainA/, trainB/ and testA/, testB/ under ``root``. Test scenes are always paired by
+    file name (the same scene in summer and winter: the true translation is known); training scenes
+    are disjoint between the domains (unpaired, for CycleGAN) unless ``paired`` (for pix2pix).
+    Skips the work if ``root`` already holds this exact dataset."""
     root = Path(root)
-    spec = {"name": "toy_seasons", "version": VERSION, "size": size, "n_train": n_train, "n_test": n_test, "seed": seed}
+    spec = {"name": "toy_seasons", "version": VERSION, "size": size, "n_train": n_train, "n_test": n_test, "seed": seed,
+            "paired": paired}
     manifest = root / "dataset.json"
     if manifest.is_file() and json.loads(manifest.read_text()) == spec:
         return root
     base = seed * 1_000_003
     jobs = [("trainA", "A", base + i) for i in range(n_train)]
-    jobs += [("trainB", "B", base + n_train + i) for i in range(n_train)]
+    jobs += [("trainB", "B", base + (0 if paired else n_train) + i) for i in range(n_train)]
     for i in range(n_test):
         scene = base + 2 * n_train + i
         jobs += [("testA", "A", scene), ("testB", "B", scene)]

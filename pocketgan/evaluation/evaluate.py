@@ -20,11 +20,12 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import DataError, ImageError, load_image, scan_folder
+from ..data.paired import load_pair, scan_pairs
 from ..fileio import atomic_write_bytes, atomic_write_json, read_json
 from ..inference.pipeline import TranslationPipeline
 from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
 from .inception import inception_features
-from .metrics import fid, kid, psnr
+from .metrics import fid, kid, psnr, ssim
 
 OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
 FOLDERS = {"AtoB": ("testA", "testB"), "BtoA": ("testB", "testA")}
@@ -84,10 +85,21 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
         raise ModelFolderError(f"{model}: has no {slot}, so it cannot translate {direction} "
                                f"(it holds {', '.join(config['generators'])}); try --direction {OTHER[direction]}")
     src_dir, dst_dir = (data / f for f in FOLDERS[direction])
-    sources, originals = load_decodable(scan_folder(src_dir).files[:max_images])
-    targets, target_images = load_decodable(scan_folder(dst_dir).files[:max_images])
-    if len(sources) < 2 or len(targets) < 2:
-        raise DataError(f"{data}: need at least 2 test images per domain (found {len(sources)} in {src_dir.name}, {len(targets)} in {dst_dir.name})")
+    if not src_dir.is_dir() and not dst_dir.is_dir() and (data / "test").is_dir():
+        # the aligned pix2pix layout: test/ holds A|B side by side
+        pairs = [load_pair(p) for p in scan_pairs(data, "test").pairs[:max_images]]
+        a_images, b_images = [p[0] for p in pairs], [p[1] for p in pairs]
+        originals, target_images = (a_images, b_images) if direction == "AtoB" else (b_images, a_images)
+        sources = targets = None  # no per-domain files: features are not cached
+        src_dir, dst_dir, paired = data / "test", data / "test", True
+    else:
+        sources, originals = load_decodable(scan_folder(src_dir).files[:max_images])
+        targets, target_images = load_decodable(scan_folder(dst_dir).files[:max_images])
+        paired = [p.stem for p in sources] == [p.stem for p in targets] and \
+            all(a.size == b.size for a, b in zip(originals, target_images))
+    if len(originals) < 2 or len(target_images) < 2:
+        raise DataError(f"{data}: need at least 2 test images per domain (found {len(originals)} in {src_dir.name}, "
+                        f"{len(target_images)} in {dst_dir.name})")
     dev = device if device != "auto" else ("cuda" if __import__("torch").cuda.is_available() else "cpu")
 
     t0 = time.perf_counter()
@@ -96,15 +108,20 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
     t_translate = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    f_target = cached_features(targets, target_images, mode, dev, progress, f"features {dst_dir.name}", use_cache)
-    f_source = cached_features(sources, originals, mode, dev, progress, f"features {src_dir.name}", use_cache)
+    f_target = cached_features(targets, target_images, mode, dev, progress, f"features {dst_dir.name}", use_cache) \
+        if targets is not None else inception_features(target_images, mode=mode, device=dev, progress=progress, desc="features targets")
+    f_source = cached_features(sources, originals, mode, dev, progress, f"features {src_dir.name}", use_cache) \
+        if sources is not None else inception_features(originals, mode=mode, device=dev, progress=progress, desc="features inputs")
     f_fake = inception_features(fakes, mode=mode, device=dev, progress=progress, desc="features translated")
     t_features = time.perf_counter() - t0
 
     result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
-              "convention": mode, "n_source": len(sources), "n_target": len(targets), "max_side": max_side,
+              "convention": mode, "n_source": len(originals), "n_target": len(target_images), "max_side": max_side,
               "translated": quality(f_fake, f_target, kid_subset),
               "do_nothing": quality(f_source, f_target, kid_subset)}
+    if paired:  # the true target of every input is known: score each translation against it
+        result["translated"].update(paired_scores(fakes, target_images))
+        result["do_nothing"].update(paired_scores(originals, target_images))
     if back_slot in config["generators"]:
         back = TranslationPipeline(load_generator(model, back_slot), device=dev, max_side=max_side)
         recs = list(back.translate_many(fakes))
@@ -116,13 +133,23 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
     return result
 
 
+def paired_scores(outputs: list[Image.Image], targets: list[Image.Image]) -> dict:
+    """Mean L1 (in [0,1]), PSNR (dB) and SSIM of each output against its true target."""
+    arrays = [(np.asarray(o, np.float64), np.asarray(t, np.float64)) for o, t in zip(outputs, targets)]
+    return {"l1": round(float(np.mean([np.abs(o - t).mean() / 255 for o, t in arrays])), 5),
+            "psnr": round(float(np.mean([psnr(o, t) for o, t in arrays])), 3),
+            "ssim": round(float(np.mean([ssim(o, t) for o, t in arrays])), 4)}
+
+
 def format_result(r: dict) -> str:
+    paired = "psnr" in r["translated"]
     lines = [f"{r['model']}  {r['direction']} ({r['generator']}) on {r['data']}: "
-             f"{r['n_source']} inputs vs {r['n_target']} real targets, {r['convention']} convention",
-             f"{'':14} {'KID x1000':>16} {'FID':>8}"]
+             f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, {r['convention']} convention",
+             f"{'':14} {'KID x1000':>16} {'FID':>8}" + (f" {'PSNR':>7} {'SSIM':>6} {'L1':>7}" if paired else "")]
     for name in ("translated", "do_nothing"):
         q = r[name]
-        lines.append(f"{name.replace('_', ' '):14} {q['kid_x1000']:>9.2f} ± {q['kid_x1000_std']:<5.2f} {q['fid']:>8.2f}")
+        lines.append(f"{name.replace('_', ' '):14} {q['kid_x1000']:>9.2f} ± {q['kid_x1000_std']:<5.2f} {q['fid']:>8.2f}"
+                     + (f" {q['psnr']:>7.2f} {q['ssim']:>6.3f} {q['l1']:>7.4f}" if paired else ""))
     if "cycle" in r:
         lines.append(f"cycle reconstruction: L1 {r['cycle']['l1']:.4f}, PSNR {r['cycle']['psnr']:.2f} dB")
     s = r["seconds"]

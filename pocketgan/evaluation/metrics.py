@@ -31,6 +31,26 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float(10 * np.log10(peak ** 2 / max(mse, 1e-10)))
 
 
+def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Structural similarity (Wang et al. 2004) of two HxWxC images: Gaussian window 11, sigma 1.5,
+    K1 = 0.01, K2 = 0.03, computed per channel on the valid region and averaged — the settings
+    of the paper and of skimage's ``gaussian_weights=True`` mode."""
+    if a.shape != b.shape:
+        raise ValueError(f"ssim needs equal shapes (got {a.shape} and {b.shape})")
+    x = torch.from_numpy(np.array(a, np.float64)).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1)[:, None]
+    y = torch.from_numpy(np.array(b, np.float64)).reshape(b.shape[0], b.shape[1], -1).permute(2, 0, 1)[:, None]
+    size = min(11, a.shape[0], a.shape[1])
+    g = torch.exp(-((torch.arange(size, dtype=torch.float64) - (size - 1) / 2) ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :])[None, None]
+    blur = lambda t: torch.nn.functional.conv2d(t, window)
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
 def _as_features(feats: np.ndarray, name: str, min_rows: int = 2) -> np.ndarray:
     """Validate an (N, D) feature matrix and return it as float64.
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from PIL import Image
+
 from ..data.images import load_image, scan_folder
 from ..inference.pipeline import TranslationPipeline
 from .inception import inception_features
@@ -19,15 +21,18 @@ from .metrics import fid, kid
 
 
 class SubsetEvaluator:
-    def __init__(self, dir_a: Path, dir_b: Path, n_images: int, mode: str = "clean", device: str = "cpu") -> None:
+    """``images``: {"A": [...], "B": [...]} decoded test images of each domain (paired or not)."""
+
+    def __init__(self, images: dict[str, list[Image.Image]], mode: str = "clean", device: str = "cpu") -> None:
         self.mode, self.device = mode, device
-        self.inputs = {}
-        self.real_feats = {}
-        for domain, folder in (("A", dir_a), ("B", dir_b)):
-            files = scan_folder(folder).files[:n_images]
-            self.inputs[domain] = [load_image(p) for p in files]
-            self.real_feats[domain] = inception_features(self.inputs[domain], mode=mode, device=device)
+        self.inputs = images
+        self.real_feats = {d: inception_features(v, mode=mode, device=device) for d, v in images.items()}
         self.n = {d: len(v) for d, v in self.inputs.items()}
+
+    @classmethod
+    def from_folders(cls, dir_a: Path, dir_b: Path, n_images: int, mode: str = "clean", device: str = "cpu") -> "SubsetEvaluator":
+        return cls({d: [load_image(p) for p in scan_folder(folder).files[:n_images]]
+                    for d, folder in (("A", dir_a), ("B", dir_b))}, mode, device)
 
     @torch.no_grad()
     def __call__(self, generators: dict[str, nn.Module]) -> dict:

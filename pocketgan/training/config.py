@@ -29,8 +29,11 @@ class TrainConfig:
     max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data", runtime=True)
 
     # --- model ------------------------------------------------------------------------------
-    model: str = opt("cyclegan", "training objective: cyclegan, or distill (a small generator imitates a "
-                                 "trained one; `pocketgan distill`)", "model", choices=("cyclegan", "distill"))
+    model: str = opt("cyclegan", "training objective: cyclegan (unpaired), pix2pix (paired), or distill (a small "
+                                 "generator imitates a trained one; `pocketgan distill`)", "model",
+                     choices=("cyclegan", "pix2pix", "distill"))
+    direction: str = opt("AtoB", "pix2pix and distill learn one direction: AtoB (model folder holds G_A) or BtoA (G_B)",
+                         "model", choices=("AtoB", "BtoA"))
     netG: str = opt("resnet_9blocks", "generator architecture (see `pocketgan.models.list_generators()`)", "model")
     ngf: int = opt(64, "generator width (filters in the first conv)", "model")
     netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
@@ -49,11 +52,10 @@ class TrainConfig:
     lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "objective")
     lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "objective")
     pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
+    lambda_L1: float = opt(100.0, "pix2pix: weight of the L1 loss to the true target", "objective")
 
     # --- distillation (model = distill) ---------------------------------------------------
     teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation", runtime=True)
-    direction: str = opt("AtoB", "which generator of the teacher to distill: AtoB (G_A) or BtoA (G_B)", "distillation",
-                         choices=("AtoB", "BtoA"))
     lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
     lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)", "distillation")
     lambda_gan: float = opt(1.0, "weight of the student's adversarial loss", "distillation")
@@ -126,6 +128,23 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+# Defaults that differ by objective (the papers' / reference's settings); explicit values win.
+MODEL_DEFAULTS: dict[str, dict] = {
+    "cyclegan": {},
+    # pix2pix (Isola et al. 2017): U-Net G with dropout, conditional PatchGAN, vanilla GAN, batch norm, no pool
+    "pix2pix": {"netG": "unet_256", "norm": "batch", "use_dropout": True, "gan_mode": "vanilla", "pool_size": 0},
+    # distillation: a phone-sized student by default
+    "distill": {"netG": "mobile_resnet_9blocks", "ngf": 16},
+}
+
+
+def config_for(model: str = "cyclegan", **given) -> TrainConfig:
+    """A TrainConfig for ``model`` with that objective's defaults under the explicitly ``given`` values."""
+    if model not in MODEL_DEFAULTS:
+        raise ValueError(f"model must be one of {', '.join(MODEL_DEFAULTS)} (got {model!r})")
+    return TrainConfig(**{**MODEL_DEFAULTS[model], **given, "model": model})
 
 
 def runtime_fields() -> set[str]:

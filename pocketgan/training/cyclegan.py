@@ -32,8 +32,10 @@ def make_generator(cfg: TrainConfig) -> nn.Module:
                             init_type=cfg.init_type, init_gain=cfg.init_gain)
 
 
-def make_discriminator(cfg: TrainConfig) -> nn.Module:
+def make_discriminator(cfg: TrainConfig, in_channels: int = 3) -> nn.Module:
     d = dict(ndf=cfg.ndf, norm=cfg.d_norm)
+    if in_channels != 3:  # e.g. pix2pix's conditional D sees input and output stacked (6 channels)
+        d["in_channels"] = in_channels
     if cfg.netD == "n_layers":
         d["n_layers"] = cfg.n_layers_D
     return create_discriminator(cfg.netD, **d, init_type=cfg.init_type, init_gain=cfg.init_gain)

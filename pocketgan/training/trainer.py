@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.transforms import Preprocess
+from ..data.images import ImageError
+from ..data.paired import PairedImages, has_pairs, load_pair, scan_matched, scan_pairs
 from ..data.unpaired import EpochSampler, UnpairedImages
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, load_weights, save_pretrained
@@ -35,11 +37,12 @@ from .checkpoint import (CheckpointError, load_checkpoint, optimizer_join, optim
 from .config import TrainConfig
 from .cyclegan import CycleGAN
 from .distill import Distillation
+from .pix2pix import Pix2Pix
 from .samples import fixed_examples, save_grid
 from .schedule import linear_decay, load_scheduler_state, scheduler_state
 
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
-TASKS = {"cyclegan": CycleGAN, "distill": Distillation}  # cfg.model -> the objective the loop drives
+TASKS = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix, "distill": Distillation}  # cfg.model -> the objective the loop drives
 
 
 class TrainingError(ValueError):
@@ -66,6 +69,19 @@ def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path | None, Path | None
         test_a, test_b = root / "testA", root / "testB"
         return a, b, (test_a if test_a.is_dir() else a), (test_b if test_b.is_dir() else b)
     return Path(cfg.a), Path(cfg.b), Path(cfg.a), Path(cfg.b)
+
+
+def paired_data(cfg: TrainConfig, preprocess: Preprocess) -> tuple[PairedImages, PairedImages]:
+    """(training pairs, pairs for samples/evaluation: test/ or val/ if present, else the training pairs)."""
+    if cfg.data is None:
+        train_scan, held_out = scan_matched(cfg.a, cfg.b, cfg.max_pixels), None
+    else:
+        train_scan = scan_pairs(cfg.data, "train", cfg.max_pixels)
+        held_out = next((s for s in ("test", "val") if has_pairs(cfg.data, s)), None)
+    train_set = PairedImages(train_scan, preprocess, cfg.seed, cfg.max_pixels)
+    sample_set = PairedImages(scan_pairs(cfg.data, held_out, cfg.max_pixels), preprocess, cfg.seed, cfg.max_pixels) \
+        if held_out else train_set
+    return train_set, sample_set
 
 
 def new_run_dir(cfg: TrainConfig, base: str | None = None) -> Path:
@@ -118,10 +134,14 @@ class Trainer:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
 
-        # data
-        dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
+        # data: unpaired folders, or aligned pairs for tasks that need them (pix2pix)
         self.preprocess = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
-        self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
+        if getattr(TASKS[cfg.model], "paired", False):
+            self.data, self.sample_pairs = paired_data(cfg, self.preprocess)
+        else:
+            dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
+            self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
+            self.sample_pairs = None
         self.steps_per_epoch = math.ceil(len(self.data) / cfg.batch_size)
 
         # model, optimisers, schedules
@@ -222,8 +242,11 @@ class Trainer:
     def write_samples(self) -> Path:
         if not hasattr(self, "_examples"):
             ev = self.preprocess.eval_mode()
-            self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
-                              fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
+            if self.sample_pairs is not None:
+                self._examples = self.sample_pairs.examples(4, ev)
+            else:
+                self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
+                                  fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
         save_grid(self.task.visuals(*self._examples), list(self.task.visual_names), path)
         self._last_sample_step = self.step
@@ -235,8 +258,20 @@ class Trainer:
 
         cfg = self.cfg
         if self._evaluator is None:
-            self._evaluator = SubsetEvaluator(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
-                                              cfg.eval_convention, "cuda" if self.device.type == "cuda" else "cpu")
+            device = "cuda" if self.device.type == "cuda" else "cpu"
+            if self.sample_pairs is not None:
+                images: dict[str, list] = {"A": [], "B": []}
+                for pair in self.sample_pairs.pairs[:cfg.eval_images]:
+                    try:
+                        a, b = load_pair(pair, cfg.max_pixels)
+                    except ImageError:
+                        continue
+                    images["A"].append(a)
+                    images["B"].append(b)
+                self._evaluator = SubsetEvaluator(images, cfg.eval_convention, device)
+            else:
+                self._evaluator = SubsetEvaluator.from_folders(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
+                                                               cfg.eval_convention, device)
         result = self._evaluator(self.task.generators)
         record = {"step": self.step, "epoch": self.epoch, "convention": cfg.eval_convention,
                   "images": self._evaluator.n, **result}

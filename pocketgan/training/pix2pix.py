@@ -1,0 +1,91 @@
+"""pix2pix (Isola et al. 2017): a conditional GAN on aligned pairs. One generator G learns
+input -> target; a PatchGAN D judges (input, output) pairs stacked as 6 channels, so it can tell
+not only whether an output looks real but whether it fits *this* input.
+
+One ``train_step`` is the reference's ``optimize_parameters``: D on real vs. fake pairs, then G on
+the adversarial loss + lambda_L1 * L1(G(input), target). ``--direction BtoA`` swaps the roles of
+A and B; the model folder stores G under the slot of its direction (G_A for AtoB, G_B for BtoA),
+so `translate --direction` and `export --direction` work as for CycleGAN models.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..models.losses import GANLoss
+from ..models.pretrained import DIRECTIONS
+from .config import TrainConfig
+from .cyclegan import make_discriminator, make_generator, set_requires_grad
+from .image_pool import ImagePool
+
+LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
+VISUAL_NAMES = ("real_A", "fake_B", "real_B")
+
+
+class Pix2Pix:
+    """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
+
+    loss_names = LOSS_NAMES
+    progress_losses = LOSS_NAMES
+    visual_names = VISUAL_NAMES
+    paired = True  # the Trainer feeds aligned pairs
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.slot = DIRECTIONS[cfg.direction]
+        self.src, self.dst = ("A", "B") if cfg.direction == "AtoB" else ("B", "A")
+        self.nets: dict[str, nn.Module] = {"G": make_generator(cfg), "D": make_discriminator(cfg, in_channels=6)}
+        for net in self.nets.values():
+            net.to(device).train()
+        betas = (cfg.beta1, cfg.beta2)
+        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr, betas=betas),
+                           "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr, betas=betas)}
+        self.pools = {"fake_pair": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)} if cfg.pool_size > 0 else {}
+        self.gan = GANLoss(cfg.gan_mode)
+
+    @property
+    def generators(self) -> dict[str, nn.Module]:
+        return {self.slot: self.nets["G"]}
+
+    def model_info(self) -> dict:
+        return {"model_type": "pix2pix"}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        G, D = self.nets["G"], self.nets["D"]
+        real_A = batch[self.src].to(self.device, non_blocking=True)  # the input, whatever the direction
+        real_B = batch[self.dst].to(self.device, non_blocking=True)  # its true target
+        fake_B = G(real_A)
+        loss = {}
+
+        # discriminator: real pairs vs. fake pairs (the generator's output detached)
+        set_requires_grad([D], True)
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        fake_AB = torch.cat((real_A, fake_B), 1)
+        shown = self.pools["fake_pair"].query(fake_AB.detach()) if self.pools else fake_AB.detach()
+        loss["D_fake"] = self.gan(D(shown), False)
+        loss["D_real"] = self.gan(D(torch.cat((real_A, real_B), 1)), True)
+        ((loss["D_fake"] + loss["D_real"]) * 0.5).backward()
+        self.optimizers["D"].step()
+
+        # generator: fool D on this input, and stay close to the true target
+        set_requires_grad([D], False)
+        self.optimizers["G"].zero_grad(set_to_none=True)
+        loss["G_GAN"] = self.gan(D(fake_AB), True, for_discriminator=False)
+        loss["G_L1"] = F.l1_loss(fake_B, real_B) * self.cfg.lambda_L1
+        (loss["G_GAN"] + loss["G_L1"]).backward()
+        self.optimizers["G"].step()
+        set_requires_grad([D], True)
+        return {k: v.detach() for k, v in loss.items()}
+
+    @torch.no_grad()
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+        """input | output | true target (columns named real_A, fake_B, real_B for either direction)."""
+        G = self.nets["G"]
+        src, dst = (real_A, real_B) if self.src == "A" else (real_B, real_A)
+        G.eval()  # note: pix2pix's dropout is its noise source; samples show the deterministic mode
+        try:
+            src = src.to(self.device)
+            return [t.cpu() for t in (src, G(src), dst)]
+        finally:
+            G.train()
