@@ -18,6 +18,13 @@ when it is built, so it is switched on here for both candidates (it only matters
     python benchmarks/train_speed.py                            # pocketgan alone, 128 and 256 px
     python benchmarks/train_speed.py --reference /tmp/ref       # + the reference, interleaved
     python benchmarks/train_speed.py --reference /tmp/ref --sizes 128 --rounds 5 --json out.json
+
+With ``--ddp N`` it measures data-parallel training instead: images/s of N gloo processes with 1
+thread each (DistributedDataParallel, as ``torchrun --nproc_per_node=N -m pocketgan train`` runs)
+against 1 process with N threads, same model, batch 1 per process, ``--steps`` timed steps after
+``--warmup``. Each setup runs in fresh processes, so neither inherits the other's thread pool.
+
+    python benchmarks/train_speed.py --ddp 2 --sizes 128 --steps 20
 """
 from __future__ import annotations
 
@@ -34,6 +41,7 @@ from types import SimpleNamespace
 
 import torch
 
+from pocketgan.training import distributed
 from pocketgan.training.config import TrainConfig
 from pocketgan.training.cyclegan import CycleGAN
 
@@ -215,6 +223,70 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
     return out
 
 
+def _ddp_worker(rank: int, size: int, threads: int, args: argparse.Namespace, out: str) -> None:
+    """One process of a data-parallel measurement: train ``args.warmup`` + ``args.steps`` steps, and
+    on rank 0 write images/s over the timed steps (all ranks' images) to ``out``."""
+    torch.set_num_threads(threads)
+    with distributed.process_group("cpu") as ctx:
+        torch.manual_seed(args.seed)
+        task = CycleGAN(TrainConfig(data="-", pool_size=args.pool_size), torch.device("cpu"))
+        for name in NETS:  # the task only trains, nothing is saved: the replicas can replace the nets
+            task.nets[name] = distributed.wrap(task.nets[name], ctx, torch.device("cpu"))
+        gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
+        batch = lambda: {d: torch.rand(1, 3, size, size, generator=gen) * 2 - 1 for d in "AB"}
+        for _ in range(args.warmup):
+            task.train_step(batch())
+        inputs = [batch() for _ in range(args.steps)]
+        distributed.barrier(ctx)
+        t0 = time.perf_counter()
+        for b in inputs:
+            task.train_step(b)
+        distributed.barrier(ctx)
+        elapsed = time.perf_counter() - t0
+        if ctx.main:
+            with open(out, "w") as f:
+                json.dump({"images_per_s": ctx.world * args.steps / elapsed, "s_per_step": elapsed / args.steps}, f)
+
+
+def bench_ddp(size: int, args: argparse.Namespace) -> dict:
+    """N processes x 1 thread vs 1 process x N threads, images/s."""
+    import tempfile
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, world, threads in ((f"1 process x {args.ddp} threads", 1, args.ddp),
+                                      (f"{args.ddp} gloo ranks x 1 thread", args.ddp, 1)):
+            out = os.path.join(tmp, f"{world}.json")
+            load_before = os.getloadavg()
+            distributed.spawn(_ddp_worker, world, size, threads, args, out)
+            with open(out) as f:
+                rows[label] = {**json.load(f), "world": world, "threads": threads, "load_before": load_before,
+                               "load_after": os.getloadavg()}
+            print(f"  {size}px {label}: {rows[label]['images_per_s']:.3f} images/s", flush=True)
+    return {"size": size, "rows": rows}
+
+
+def main_ddp(args: argparse.Namespace) -> int:
+    print(f"# train_speed --ddp {args.ddp}  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+    print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cores)  torch {torch.__version__}  "
+          f"os.getloadavg(): {tuple(round(x, 2) for x in os.getloadavg())}")
+    print(f"# model: resnet_9blocks G ngf=64, basic D ndf=64, instance norm, lsgan, pool {args.pool_size}, "
+          f"batch 1 per process; warmup {args.warmup}, {args.steps} timed steps")
+    results = [bench_ddp(size, args) for size in args.sizes]
+    print(f"\n{'size':>5}  {'setup':<28} {'images/s':>9} {'s/step':>8} {'vs 1 process':>13}")
+    for res in results:
+        base = next(iter(res["rows"].values()))["images_per_s"]
+        for label, r in res["rows"].items():
+            print(f"{res['size']:>5}  {label:<28} {r['images_per_s']:>9.3f} {r['s_per_step']:>8.3f} "
+                  f"{r['images_per_s'] / base:>12.2f}x")
+    print(f"# os.getloadavg() at the end: {tuple(round(x, 2) for x in os.getloadavg())}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=2)
+        print(f"# wrote {args.json}")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="image sides in px (default: 128 256)")
@@ -227,7 +299,14 @@ def main() -> int:
     p.add_argument("--pool-size", type=int, default=50, help="image pool size (default 50, the paper's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write the results here")
+    p.add_argument("--ddp", type=int, default=0, metavar="N",
+                   help="instead: N gloo processes x 1 thread vs 1 process x N threads (CPU, images/s)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per setup with --ddp (default 10)")
     args = p.parse_args()
+    if args.ddp:
+        if args.ddp < 2 or args.steps < 1 or args.device != "cpu" or args.reference:
+            p.error("--ddp needs N >= 2, --steps >= 1, the CPU and no --reference")
+        return main_ddp(args)
     if args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         p.error("--iters and --rounds must be >= 1, --warmup >= 0")
     if args.threads > 0:

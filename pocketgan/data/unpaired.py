@@ -75,13 +75,52 @@ class UnpairedImages(Dataset):
 
 
 class EpochSampler(Sampler):
-    """Yields the keys (epoch, position) of one epoch, from ``start`` on."""
+    """Yields the keys (epoch, position) of one epoch, from ``start`` on. ``set_epoch`` moves it on,
+    so one DataLoader (with persistent workers) serves every epoch."""
 
     def __init__(self, length: int, epoch: int, start: int = 0) -> None:
         self.length, self.epoch, self.start = length, epoch, start
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
 
     def __iter__(self):
         return ((self.epoch, i) for i in range(self.start, self.length))
 
     def __len__(self) -> int:
         return max(0, self.length - self.start)
+
+
+class DistributedEpochSampler(Sampler):
+    """One rank's keys (epoch, position) of an epoch, from step ``start_step`` on.
+
+    Step s of the epoch covers the global positions [s*B*W, (s+1)*B*W) (B = batch size, W = world
+    size); rank r takes the r-th run of B of them. Positions past the end wrap around to the start
+    of the epoch, so every rank gets exactly B samples per step and all ranks run the same number
+    of steps (an uneven last step would leave a rank waiting for gradients that never come). The
+    keys stay (epoch, position), so the order is a pure function of (seed, epoch, position) and
+    resuming at a step is exact, as with one process.
+    """
+
+    def __init__(self, length: int, epoch: int, start_step: int, batch_size: int, rank: int, world: int) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside a world of {world}")
+        self.length, self.batch_size, self.rank, self.world = length, batch_size, rank, world
+        self.set_epoch(epoch, start_step)
+
+    @staticmethod
+    def steps_per_epoch(length: int, batch_size: int, world: int) -> int:
+        return -(-length // (batch_size * world))
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        self.epoch, self.start_step = epoch, start_step
+
+    def __iter__(self):
+        per_step = self.batch_size * self.world
+        for step in range(self.start_step, self.steps_per_epoch(self.length, self.batch_size, self.world)):
+            first = step * per_step + self.rank * self.batch_size
+            for pos in range(first, first + self.batch_size):
+                yield (self.epoch, pos % self.length)
+
+    def __len__(self) -> int:
+        return max(0, self.steps_per_epoch(self.length, self.batch_size, self.world) - self.start_step) * self.batch_size

@@ -7,12 +7,17 @@ steps with logging, samples and checkpoints. Everything a run produces lives in 
     checkpoints/last.safetensors   full training state (atomic), for --resume
     config.json, G_A.safetensors, G_B.safetensors   the latest generators as a model folder
     eval.jsonl, best/   with --eval-every: FID/KID per evaluation, and the best generators by KID
+
+Under torchrun (WORLD_SIZE > 1) each process trains a DDP replica on its slice of every epoch and
+rank 0 alone writes the run folder (see distributed.py).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -29,11 +34,12 @@ from .. import __version__
 from ..data.transforms import Preprocess
 from ..data.images import ImageError
 from ..data.paired import PairedImages, has_pairs, load_pair, scan_matched, scan_pairs
-from ..data.unpaired import EpochSampler, UnpairedImages
+from ..data.unpaired import DistributedEpochSampler, EpochSampler, UnpairedImages
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, load_weights, save_pretrained
 from .checkpoint import (CheckpointError, load_checkpoint, optimizer_join, optimizer_split,
                          save_checkpoint, subset)
+from . import distributed
 from .config import TrainConfig
 from .cyclegan import CycleGAN
 from .distill import Distillation
@@ -57,6 +63,53 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(name)
+
+
+@dataclasses.dataclass(frozen=True)
+class FastPath:
+    """The speed settings of a run, with ``auto`` resolved for the device."""
+
+    channels_last: bool = False
+    compile: bool = False
+    amp: torch.dtype | None = None  # autocast dtype, None = fp32
+    adam: str = "plain"  # plain (torch's default choice), foreach or fused
+
+
+def resolve_fast_path(cfg: TrainConfig, device: torch.device) -> FastPath:
+    """``auto`` means on for CUDA and off on CPU, where each of these measured slower (see the flags' help)."""
+    cuda = device.type == "cuda"
+    if cfg.amp == "auto":
+        amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else None
+    else:
+        amp = torch.bfloat16 if cfg.amp == "bf16" else None
+        if amp is not None and device.type == "cpu":
+            warnings.warn("--amp bf16 on CPU: autocast there is far slower than fp32 (it only saves memory)", stacklevel=2)
+    return FastPath(channels_last=cuda if cfg.channels_last == "auto" else cfg.channels_last == "on",
+                    compile=cuda if cfg.compile == "auto" else cfg.compile == "on",
+                    amp=amp, adam=("fused" if cuda else "foreach") if cfg.adam == "auto" else cfg.adam)
+
+
+def with_adam_impl(opt: torch.optim.Optimizer, impl: str) -> torch.optim.Optimizer:
+    """The same Adam, rebuilt as the ``foreach`` or ``fused`` implementation (same maths; on CPU
+    foreach is bit-identical to the per-parameter loop). Other optimizers are returned as they are."""
+    if impl == "plain" or type(opt) is not torch.optim.Adam:
+        return opt
+    drop = ("foreach", "fused")
+    groups = [{k: v for k, v in g.items() if k not in drop} for g in opt.param_groups]
+    return torch.optim.Adam(groups, **{k: v for k, v in opt.defaults.items() if k not in drop}, **{impl: True})
+
+
+def set_adam_impl(opt: torch.optim.Optimizer, impl: str) -> None:
+    """After ``load_state_dict`` (which brings the checkpoint's flags back): this run's implementation."""
+    if type(opt) is not torch.optim.Adam:
+        return
+    for g in opt.param_groups:
+        g["foreach"], g["fused"] = (impl == "foreach") or None, (impl == "fused") or None
+        if impl == "fused":  # fused keeps its step counters on the parameters' device
+            for p in g["params"]:
+                st = opt.state.get(p, {})
+                if torch.is_tensor(st.get("step")):
+                    st["step"] = st["step"].to(device=p.device, dtype=torch.float32)
 
 
 def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path | None, Path | None]:
@@ -130,7 +183,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False) -> None:
         cfg.validate()
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.current()
+        self.device = distributed.rank_device(resolve_device(cfg.device), self.dist)
+        self.fast = resolve_fast_path(cfg, self.device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
 
@@ -142,7 +197,8 @@ class Trainer:
             dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
             self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
             self.sample_pairs = None
-        self.steps_per_epoch = math.ceil(len(self.data) / cfg.batch_size)
+        self.steps_per_epoch = DistributedEpochSampler.steps_per_epoch(len(self.data), cfg.batch_size, self.dist.world) \
+            if self.dist.active else math.ceil(len(self.data) / cfg.batch_size)
 
         # model, optimisers, schedules
         torch.manual_seed(cfg.seed)
@@ -150,6 +206,14 @@ class Trainer:
             self.task = TASKS[cfg.model](cfg, self.device)
         except ModelFolderError as e:  # e.g. a --teacher that is not a model folder
             raise TrainingError(str(e)) from None
+        self.task.optimizers = {k: with_adam_impl(o, self.fast.adam) for k, o in self.task.optimizers.items()}
+        if self.fast.channels_last:
+            for net in self.task.nets.values():
+                net.to(memory_format=torch.channels_last)
+        if self.dist.active:  # replicas start alike; pools and dropout draw differently per rank
+            for name, pool in self.task.pools.items():
+                pool.rng.seed(f"{cfg.seed}/{name}/rank{self.dist.rank}")
+            torch.manual_seed(self._rank_seed())
         self.schedulers = {k: linear_decay(o, cfg.n_epochs, cfg.n_epochs_decay) for k, o in self.task.optimizers.items()}
         self.epoch = 0          # current epoch (0-based)
         self.iter_in_epoch = 0  # steps already done in the current epoch
@@ -164,18 +228,82 @@ class Trainer:
         if resume:
             self.load(self.run_dir / CHECKPOINT)
         else:
-            random.seed(cfg.seed)
-            np.random.seed(cfg.seed)
+            random.seed(self._rank_seed())
+            np.random.seed(self._rank_seed() % 2**32)
+        self._grad_hooks = self._average_uncovered_gradients()  # handles of the optimizer pre-step hooks
+        self.train_nets = self._training_nets(self.fast.compile)
+        self._loader: DataLoader | None = None
+        self._compiled_ok = False  # the first compiled step went through
+
+    def _rank_seed(self) -> int:
+        """The run's seed with one process; a different one per rank in a distributed run."""
+        if not self.dist.active:
+            return self.cfg.seed
+        return int(np.random.SeedSequence([self.cfg.seed, self.dist.rank]).generate_state(1)[0])
+
+    def _training_nets(self, compiled: bool) -> dict[str, torch.nn.Module]:
+        """What ``train_step`` calls in place of each net: compiled and/or in DDP. The task keeps the
+        plain modules, so checkpoints, model folders, samples and evaluation never see a wrapper."""
+        out = {}
+        for name, net in self.task.nets.items():
+            if not distributed.callable_net(net) or not any(p.requires_grad for p in net.parameters()):
+                continue  # e.g. distill's adapters (indexed, not called) and frozen teacher
+            m = torch.compile(net) if compiled else net
+            out[name] = distributed.wrap(m, self.dist, self.device)
+        return out
+
+    def _average_uncovered_gradients(self) -> list:
+        """Nets DDP cannot wrap (a ModuleDict indexed by the task) get their gradients averaged
+        just before their optimizer steps."""
+        if not self.dist.active:
+            return []
+        params = [p for net in self.task.nets.values() if not distributed.callable_net(net) for p in net.parameters()
+                  if p.requires_grad]
+        handles = []
+        for opt in self.task.optimizers.values():
+            own = {id(p) for g in opt.param_groups for p in g["params"]}
+            mine = [p for p in params if id(p) in own]
+            if mine:
+                handles.append(opt.register_step_pre_hook(
+                    lambda o, args, kwargs, mine=mine: distributed.average_gradients(mine, self.dist)))
+        return handles
 
     # --- checkpoints ------------------------------------------------------------------------
-    def save(self) -> None:
+    def _rank_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What differs between ranks: image pools and RNG states."""
+        tensors: dict[str, torch.Tensor] = {}
+        meta: dict = {"pools": {}, "rng": {"python": _jsonable(random.getstate()), "numpy": _jsonable(np.random.get_state())}}
+        for name, pool in self.task.pools.items():
+            meta["pools"][name] = pool.meta()
+            tensors.update({f"pool.{name}.{k}": v for k, v in pool.tensors().items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.dist.active and self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        elif torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = s
+        return tensors, meta
+
+    def _restore_rank_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        for name, pool in self.task.pools.items():
+            pool.load(meta["pools"][name], subset(tensors, f"pool.{name}"))
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+        if cuda_states and torch.cuda.is_available() and not self.dist.active:
+            torch.cuda.set_rng_state_all(cuda_states)
+        random.setstate(_python_state(meta["rng"]["python"]))
+        np.random.set_state(_numpy_state(meta["rng"]["numpy"]))
+
+    def _state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """The full training state as (tensors, JSON meta). Distributed: every rank's pools and RNG
+        states are included (rank r > 0 under ``rank{r}.``), so each rank resumes exactly."""
         tensors: dict[str, torch.Tensor] = {}
         meta = {"pocketgan_version": __version__, "config": self.cfg.to_dict(), "epoch": self.epoch,
                 "iter_in_epoch": self.iter_in_epoch, "step": self.step, "train_seconds": self.train_seconds,
                 "steps_per_epoch": self.steps_per_epoch, "log_window": self.window, "best_kid": self.best_kid,
-                "optimizers": {}, "schedulers": {}, "pools": {},
-                "rng": {"python": _jsonable(random.getstate()),
-                        "numpy": _jsonable(np.random.get_state())}}
+                "world_size": self.dist.world, "optimizers": {}, "schedulers": {}}
         for name, net in self.task.nets.items():
             tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
         for name, opt in self.task.optimizers.items():
@@ -183,26 +311,39 @@ class Trainer:
             tensors.update(t)
         for name, s in self.schedulers.items():
             meta["schedulers"][name] = scheduler_state(s)
-        for name, pool in self.task.pools.items():
-            meta["pools"][name] = pool.meta()
-            tensors.update({f"pool.{name}.{k}": v for k, v in pool.tensors().items()})
         tensors.update({f"log.{k}": v for k, v in self.loss_sums.items()})
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            for i, s in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = s
+        own_tensors, own_meta = self._rank_state()
+        parts = distributed.gather(({k: v.cpu() for k, v in own_tensors.items()}, own_meta), self.dist)
+        tensors.update(parts[0][0])
+        meta.update(parts[0][1])
+        if self.dist.active:
+            meta["ranks"] = {str(r): m for r, (_, m) in enumerate(parts) if r}
+            for r, (t, _) in enumerate(parts[1:], start=1):
+                tensors.update({f"rank{r}.{k}": v for k, v in t.items()})
+        return tensors, meta
+
+    def save(self) -> None:
+        """Checkpoint (all ranks take part; rank 0 writes) and refresh the model folder."""
+        tensors, meta = self._state()
+        if not self.dist.main:
+            distributed.barrier(self.dist)
+            return
         save_checkpoint(self.run_dir / CHECKPOINT, tensors, meta)
         save_pretrained(self.run_dir, self.task.generators, **self.task.model_info(),
                         preprocess={"crop_size": self.cfg.crop_size},
                         training={"steps": self.step, "epochs_completed": self.epoch,
                                   "iter_in_epoch": self.iter_in_epoch, "train_seconds": round(self.train_seconds, 1),
                                   "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
+        distributed.barrier(self.dist)
 
     def load(self, path: Path) -> None:
         try:
             tensors, meta = load_checkpoint(path)
         except CheckpointError as e:
             raise TrainingError(str(e)) from None
+        self._restore(tensors, meta, str(path))
+
+    def _restore(self, tensors: dict[str, torch.Tensor], meta: dict, path: str) -> None:
         try:
             for name, net in self.task.nets.items():
                 load_weights(net, subset(tensors, f"net.{name}"), f"{path} [{name}]")
@@ -210,16 +351,17 @@ class Trainer:
             raise TrainingError(str(e)) from None
         for name, opt in self.task.optimizers.items():
             opt.load_state_dict(optimizer_join(meta["optimizers"][name], tensors, f"optim.{name}"))
+            set_adam_impl(opt, self.fast.adam)
         for name, s in self.schedulers.items():
             load_scheduler_state(s, meta["schedulers"][name])
-        for name, pool in self.task.pools.items():
-            pool.load(meta["pools"][name], subset(tensors, f"pool.{name}"))
-        torch.set_rng_state(tensors["rng.torch"])
-        cuda_states = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
-        if cuda_states and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(cuda_states)
-        random.setstate(_python_state(meta["rng"]["python"]))
-        np.random.set_state(_numpy_state(meta["rng"]["numpy"]))
+        rank = self.dist.rank
+        if meta.get("world_size", 1) != self.dist.world:
+            warnings.warn(f"the checkpoint was written by {meta.get('world_size', 1)} processes, this run has "
+                          f"{self.dist.world}; the resumed run is not an exact continuation")
+        if rank == 0:
+            self._restore_rank_state(tensors, meta)
+        elif str(rank) in meta.get("ranks", {}):
+            self._restore_rank_state(subset(tensors, f"rank{rank}"), meta["ranks"][str(rank)])
         self.epoch, self.iter_in_epoch, self.step = meta["epoch"], meta["iter_in_epoch"], meta["step"]
         self.train_seconds = meta.get("train_seconds", 0.0)
         self.window = meta["log_window"]
@@ -232,12 +374,57 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------
     def loader(self) -> DataLoader:
-        workers = self.cfg.workers if self.cfg.workers >= 0 else (4 if self.device.type == "cuda" else 0)
-        sampler = EpochSampler(len(self.data), self.epoch, self.iter_in_epoch * self.cfg.batch_size)
-        # own generator: creating an iterator must not consume the global RNG (exact resume)
-        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.epoch)
-        return DataLoader(self.data, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", generator=generator)
+        """The batches of the current epoch from the current step on. One DataLoader serves every
+        epoch (its sampler is moved on), so worker processes persist instead of restarting per epoch;
+        the order is a function of (seed, epoch, position) alone, so that changes no result."""
+        if self._loader is None:
+            workers = self.cfg.workers if self.cfg.workers >= 0 else (4 if self.device.type == "cuda" else 0)
+            sampler = DistributedEpochSampler(len(self.data), self.epoch, 0, self.cfg.batch_size, self.dist.rank,
+                                              self.dist.world) if self.dist.active else EpochSampler(len(self.data), self.epoch)
+            # own generator: creating an iterator must not consume the global RNG (exact resume)
+            generator = torch.Generator().manual_seed(self.cfg.seed * 100_003)
+            self._loader = DataLoader(self.data, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=workers,
+                                      pin_memory=self.device.type == "cuda", generator=generator,
+                                      persistent_workers=workers > 0)
+        start = self.iter_in_epoch if self.dist.active else self.iter_in_epoch * self.cfg.batch_size
+        self._loader.sampler.set_epoch(self.epoch, start)
+        return self._loader
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One step of the task with the fast path on: the training nets (compiled / DDP) swapped in,
+        channels-last batches, autocast. The first compiled step compiles; if that fails the step is
+        undone and redone eagerly, with a one-line warning."""
+        if self.fast.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
+                     for k, v in batch.items()}
+        if not self.fast.compile or self._compiled_ok:
+            return self._step(batch)
+        snapshot = self._state()
+        snapshot = ({k: v.clone() for k, v in snapshot[0].items()}, snapshot[1])
+        t0 = time.perf_counter()
+        try:
+            losses = self._step(batch)
+        except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            tqdm.write(f"warning: torch.compile failed ({first[:200]}); training without it", file=sys.stderr)
+            self._restore(*snapshot, "the state before the first step")
+            self.fast = dataclasses.replace(self.fast, compile=False)
+            self.train_nets = self._training_nets(False)
+            return self._step(batch)
+        self._compiled_ok = True
+        if self.dist.main:
+            tqdm.write(f"torch.compile: first step took {time.perf_counter() - t0:.1f} s (compiling)", file=sys.stderr)
+        return losses
+
+    def _step(self, batch: dict) -> dict[str, torch.Tensor]:
+        nets = self.task.nets
+        plain = {k: nets[k] for k in self.train_nets}
+        nets.update(self.train_nets)
+        try:
+            with torch.autocast(self.device.type, dtype=self.fast.amp) if self.fast.amp else contextlib.nullcontext():
+                return self.task.train_step(batch)
+        finally:
+            nets.update(plain)
 
     def write_samples(self) -> Path:
         if not hasattr(self, "_examples"):
@@ -294,27 +481,30 @@ class Trainer:
     def fit(self) -> dict:
         """Train until the schedule (or ``max_steps``) is done or a stop is requested.
         Returns a summary: steps, epochs, seconds, whether it finished, the last logged losses."""
-        cfg = self.cfg
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_dir / "train_config.json", cfg.to_dict())
-        for line in self.data.warnings():
-            tqdm.write(f"warning: {line}", file=sys.stderr)
+        cfg, main = self.cfg, self.dist.main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.run_dir / "train_config.json", cfg.to_dict())
+            for line in self.data.warnings():
+                tqdm.write(f"warning: {line}", file=sys.stderr)
         total_steps = cfg.total_epochs * self.steps_per_epoch
         if cfg.max_steps:
             total_steps = min(total_steps, cfg.max_steps)
         stop = StopRequest()
         sums, window = self.loss_sums, self.window
         window_start, last = time.perf_counter(), {}
-        metrics = open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8")
-        bar = tqdm(total=total_steps, initial=min(self.step, total_steps), disable=not cfg.progress,
+        metrics = open(self.run_dir / "metrics.jsonl" if main else os.devnull, "a", encoding="utf-8")
+        bar = tqdm(total=total_steps, initial=min(self.step, total_steps), disable=not (cfg.progress and main),
                    unit="it", dynamic_ncols=True, file=sys.stderr,
                    mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
-        stopped = False
+        stopped = interrupted = False
         with stop.installed(), metrics, bar:
             while self.epoch < cfg.total_epochs and self.step < total_steps and not stopped:
                 for batch in self.loader():
                     t0 = time.perf_counter()
-                    losses = self.task.train_step(batch)
+                    losses = self.train_step(batch)
+                    # distributed: losses averaged over ranks, and all ranks stop together
+                    losses, interrupted = distributed.mean_losses(losses, stop.requested, self.dist)
                     self.train_seconds += time.perf_counter() - t0
                     self.step += 1
                     self.iter_in_epoch += 1
@@ -338,9 +528,9 @@ class Trainer:
                             v.zero_()
                         window = self.window = 0
                         window_start = time.perf_counter()
-                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    if cfg.sample_every and self.step % cfg.sample_every == 0 and main:
                         self.write_samples()
-                    if stop.requested or self.step >= total_steps:
+                    if interrupted or self.step >= total_steps:
                         stopped = True
                         break
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
@@ -350,22 +540,34 @@ class Trainer:
                     self.iter_in_epoch = 0
                     for s in self.schedulers.values():
                         s.step()
-                    self.write_samples()
-                    if cfg.eval_every and self.epoch % cfg.eval_every == 0:
-                        self.evaluate()
+                    if main:
+                        self.write_samples()
+                        if cfg.eval_every and self.epoch % cfg.eval_every == 0:
+                            self.evaluate()
                 self.save()
+        self._loader = None  # ends persistent workers
         finished = self.epoch >= cfg.total_epochs
-        if self._last_sample_step != self.step:
+        if self._last_sample_step != self.step and main:
             self.write_samples()
         return {"run_dir": str(self.run_dir), "steps": self.step, "epochs_completed": self.epoch,
-                "finished": finished, "interrupted": stop.requested, "train_seconds": self.train_seconds,
+                "finished": finished, "interrupted": interrupted or stop.requested, "train_seconds": self.train_seconds,
                 "losses": last}
 
 
 def train(cfg: TrainConfig) -> dict:
     """Start a new run (in a new folder under ``cfg.runs_dir``) and train it."""
     cfg.validate()
-    return Trainer(cfg, new_run_dir(cfg)).fit()
+    with distributed.process_group(cfg.device) as ctx:
+        run, error = None, None
+        if ctx.main:  # rank 0 picks the folder (a _2 suffix must not differ between ranks)
+            try:
+                run = new_run_dir(cfg)
+            except TrainingError as e:
+                error = str(e)
+        run, error = distributed.broadcast((run, error), ctx)
+        if error:
+            raise TrainingError(error)
+        return Trainer(cfg, run).fit()
 
 
 def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
@@ -394,7 +596,8 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
     if "data" in overrides and overrides["data"] is not None:
         overrides.update(a=None, b=None)
     cfg = TrainConfig.from_dict({**saved, **overrides})
-    return Trainer(cfg, run_dir, resume=True).fit()
+    with distributed.process_group(cfg.device):
+        return Trainer(cfg, run_dir, resume=True).fit()
 
 
 def _jsonable(state):

@@ -1,0 +1,107 @@
+"""The speed flags: what ``auto`` picks, and that each fast path trains like the plain fp32 one."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pocketgan.training.checkpoint import load_checkpoint
+from pocketgan.training.config import TrainConfig
+from pocketgan.training.trainer import CHECKPOINT, FastPath, resolve_fast_path, train
+
+from conftest import tiny_config
+
+STEPS = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The runs use --threads 1 (steady timings beside other jobs); give the rest of the session its threads back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def run(toy_data, tmp_path, name: str, **flags) -> tuple[list[dict], dict]:
+    """Per-step losses and the final checkpoint tensors of a short tiny run."""
+    plain_flags = dict(channels_last="off", compile="off", amp="off", adam="plain")
+    summary = train(tiny_config(toy_data, tmp_path, name=name, max_steps=STEPS, log_every=1, sample_every=0, threads=1,
+                                **{**plain_flags, **flags}))
+    run_dir = Path(summary["run_dir"])
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [{k: v for k, v in line.items() if k not in ("images_per_s", "lr", "step", "epoch", "iter")} for line in lines]
+    return losses, load_checkpoint(run_dir / CHECKPOINT)[0]
+
+
+@pytest.fixture(scope="module")
+def plain(toy_data, tmp_path_factory):
+    return run(toy_data, tmp_path_factory.mktemp("plain"), "plain")
+
+
+def test_auto_is_off_on_cpu_and_on_for_cuda(monkeypatch):
+    cfg = TrainConfig(data="-")
+    assert resolve_fast_path(cfg, torch.device("cpu")) == FastPath(channels_last=False, compile=False, amp=None, adam="foreach")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_fast_path(cfg, torch.device("cuda")) == FastPath(True, True, torch.bfloat16, "fused")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_fast_path(cfg, torch.device("cuda")).amp is None
+    explicit = TrainConfig(data="-", channels_last="on", compile="off", amp="off", adam="plain")
+    assert resolve_fast_path(explicit, torch.device("cuda")) == FastPath(True, False, None, "plain")
+    with pytest.warns(UserWarning, match="slower"):
+        assert resolve_fast_path(TrainConfig(data="-", amp="bf16"), torch.device("cpu")).amp == torch.bfloat16
+
+
+def test_foreach_adam_is_bit_identical_on_cpu(toy_data, tmp_path, plain):
+    losses, tensors = run(toy_data, tmp_path, "foreach", adam="auto")  # auto = foreach on CPU
+    assert losses == plain[0]
+    for k, v in plain[1].items():
+        assert torch.equal(v, tensors[k]), k
+
+
+def _close(fast: list[dict], reference: list[dict], tolerance: dict[str, tuple[float, float]]) -> None:
+    """Every logged loss of every step within (rel, abs) of the fp32 run's; ``tolerance`` by loss-name prefix."""
+    assert len(fast) == len(reference) == STEPS
+    for step, (f, r) in enumerate(zip(fast, reference)):
+        for k in r:
+            rel, abs_ = next(tol for prefix, tol in tolerance.items() if k.startswith(prefix))
+            assert f[k] == pytest.approx(r[k], rel=rel, abs=abs_), (step, k)
+
+
+def test_channels_last_tracks_fp32(toy_data, tmp_path, plain):
+    losses, _ = run(toy_data, tmp_path, "cl", channels_last="on")
+    _close(losses, plain[0], {"": (1e-3, 1e-4)})  # same maths, other summation order
+
+
+def test_bf16_autocast_tracks_fp32(toy_data, tmp_path, plain):
+    with pytest.warns(UserWarning, match="slower"):
+        losses, tensors = run(toy_data, tmp_path, "bf16", amp="bf16")
+    # bf16 keeps ~3 significant digits: reconstruction losses stay within 2%; the adversarial ones
+    # of this 4-filter D (outputs near 0) swing more: D within 5%, G within 0.2 (measured: up to 0.14)
+    _close(losses, plain[0], {"cycle": (0.02, 0), "idt": (0.02, 0), "D": (0.05, 0), "G": (0, 0.2)})
+    assert tensors["net.G_A.model.1.weight"].dtype == torch.float32  # weights stay fp32
+
+
+def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, monkeypatch, capsys):
+    calls = []
+
+    class FailsLate(torch.nn.Module):
+        """Runs the net, but fails in the discriminators' phase of the first step, after the
+        generators were already updated: only undoing the whole step makes the result right."""
+
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 9:  # 6 generator calls + 2 frozen D calls, then D_A on real images
+                raise RuntimeError("backend compiler failed\nlong traceback")
+            return self.net(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", lambda module, *a, **k: FailsLate(module))
+    losses, tensors = run(toy_data, tmp_path, "compile", compile="on")
+    err = capsys.readouterr().err
+    assert err.count("torch.compile failed") == 1 and "(backend compiler failed); training without it" in err
+    assert losses == plain[0]  # the failed step was undone and redone: nothing changed
+    for k, v in plain[1].items():
+        assert torch.equal(v, tensors[k]), k
