@@ -85,7 +85,7 @@ def main() -> int:
                 for q in (None, "fp16", "int8"):
                     path = Path(tmp) / f"{label}_{q}.tflite"
                     try:
-                        litert.export_litert(g, path, s, q, calib)
+                        litert.export_litert(g, path, s, q, calib if q == "int8" else None)
                         runner = litert.LiteRTRunner(path)
                         rows.append((f"litert {q or 'fp32'}", path.stat().st_size / 1e6, median_ms(lambda: runner(image), args.runs)))
                     except Exception as e:  # report, keep measuring the rest
