@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--split", default="train", help="train, val or test (default: train)")
     pr.add_argument("--format", default="png", choices=("png", "jpg"), help="(default: png, lossless)")
     pr.add_argument("--no-progress", action="store_true")
+    dl = da_sub.add_parser("download", help="download a standard CycleGAN / pix2pix dataset (resumable, verified)",
+                           description="Fetch NAME from the CycleGAN/pix2pix authors' server into ROOT/NAME "
+                                       "(trainA/ trainB/ testA/ testB/, or train/ val/ for pix2pix/NAME). An "
+                                       "interrupted download resumes when run again.")
+    dl.add_argument("name", nargs="?", help="dataset name, e.g. horse2zebra or pix2pix/facades (omit with --list)")
+    dl.add_argument("--root", default="datasets", help="parent folder (default: datasets)")
+    dl.add_argument("--list", action="store_true", help="list the known datasets")
+    dl.add_argument("--no-progress", action="store_true")
 
     d = sub.add_parser("demo", help="the main job on built-in data: train a small CycleGAN on toy summer/winter scenes and measure it")
     d.add_argument("--runs-dir", default="runs", help="where the run and the generated dataset go (default: runs)")
@@ -274,6 +282,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from .data.paired import make_aligned
+
+    if args.data_command == "download":
+        from .data.download import CATALOGUE, download_dataset
+
+        if args.list or not args.name:
+            for name, src in sorted(CATALOGUE.items()):
+                print(f"{name:28} {src.kind:9} {src.url}")
+            return 0
+        folder = download_dataset(args.name, args.root, progress=not args.no_progress)
+        print(f"dataset ready in {folder}")
+        return 0
 
     written = make_aligned(args.dir_a, args.dir_b, args.out, args.split, args.format, progress=not args.no_progress)
     print(f"wrote {len(written)} aligned pairs to {args.out}/{args.split}")
