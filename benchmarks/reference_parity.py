@@ -55,17 +55,28 @@ def main() -> int:
     for k in names:
         ours.nets[k].load_state_dict(getattr(ref, "net" + k).state_dict())
 
+    return compare_steps(ref, ours, names, args, reseed=False)
+
+
+def compare_steps(ref, ours, names: tuple[str, ...], args, reseed: bool) -> int:
+    """Feed both the same random batches; print the largest loss and tensor differences per step.
+    ``reseed``: reset the global torch RNG before each side's step (dropout draws the same masks)."""
     print(f"{'step':>4} {'max |loss diff|':>16} {'max |weight diff|':>18}")
     worst = 0.0
     for step in range(args.steps):
         a = torch.rand(1, 3, args.size, args.size) * 2 - 1
         b = torch.rand(1, 3, args.size, args.size) * 2 - 1
         ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
+        if reseed:
+            torch.manual_seed(1000 + step)
         ref.optimize_parameters()
+        if reseed:
+            torch.manual_seed(1000 + step)
         losses = ours.train_step({"A": a, "B": b})
         loss_diff = max(abs(float(getattr(ref, "loss_" + k).detach()) - float(v)) for k, v in losses.items())
-        weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names
-                          for p, q in zip(getattr(ref, "net" + k).parameters(), ours.nets[k].parameters()))
+        weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names  # weights and BN statistics
+                          for p, q in zip(getattr(ref, "net" + k).state_dict().values(), ours.nets[k].state_dict().values())
+                          if p.is_floating_point())
         worst = max(worst, loss_diff, weight_diff)
         print(f"{step:>4} {loss_diff:>16.3g} {weight_diff:>18.3g}")
     print("identical" if worst == 0 else f"max difference {worst:.3g}")
@@ -89,24 +100,7 @@ def pix2pix_parity(args) -> int:
     for k in ("G", "D"):
         ours.nets[k].load_state_dict(getattr(ref, "net" + k).state_dict())
     print(f"pix2pix {args.netG}(ngf={args.ngf}) batch norm + dropout, {gan_mode}, {args.size}px")
-    print(f"{'step':>4} {'max |loss diff|':>16} {'max |weight diff|':>18}")
-    worst = 0.0
-    for step in range(args.steps):
-        a = torch.rand(1, 3, args.size, args.size) * 2 - 1
-        b = torch.rand(1, 3, args.size, args.size) * 2 - 1
-        ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
-        torch.manual_seed(1000 + step)
-        ref.optimize_parameters()
-        torch.manual_seed(1000 + step)
-        losses = ours.train_step({"A": a, "B": b})
-        loss_diff = max(abs(float(getattr(ref, "loss_" + k).detach()) - float(v)) for k, v in losses.items())
-        weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in ("G", "D")
-                          for p, q in zip(getattr(ref, "net" + k).state_dict().values(), ours.nets[k].state_dict().values())
-                          if p.is_floating_point())
-        worst = max(worst, loss_diff, weight_diff)
-        print(f"{step:>4} {loss_diff:>16.3g} {weight_diff:>18.3g}")
-    print("identical" if worst == 0 else f"max difference {worst:.3g}")
-    return 0
+    return compare_steps(ref, ours, ("G", "D"), args, reseed=True)
 
 
 if __name__ == "__main__":
