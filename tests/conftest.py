@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from pocketgan.data.synthetic import make_synthetic_dataset
+from pocketgan.models import create_generator
 from pocketgan.training.config import TrainConfig
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2winter_yosemite"
@@ -23,3 +25,19 @@ def tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
                 log_every=2, sample_every=3, checkpoint_every=0, progress=False, workers=0)
     base.update(overrides)
     return TrainConfig(**base)
+
+
+def expressive_generator(seed: int) -> torch.nn.Module:
+    """A tiny mobile generator whose output varies with the input (the default init gives a flat grey)."""
+    torch.manual_seed(seed)
+    g = create_generator("mobile_resnet_6blocks", ngf=4)
+    with torch.no_grad():
+        for m in g.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
+            elif isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return g.eval()

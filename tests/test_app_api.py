@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 IN_CI = bool(os.environ.get("CI"))
@@ -33,27 +32,12 @@ from pocketgan.app import assets
 from pocketgan.app.server import Translator, create_app
 from pocketgan.cli import main
 from pocketgan.inference.pipeline import TranslationPipeline
-from pocketgan.models import create_generator
 from pocketgan.models.pretrained import save_pretrained
+
+from conftest import expressive_generator
 
 MAX_UPLOAD = 256 * 1024
 MAX_SIDE = 64
-
-
-def expressive_generator(seed: int) -> torch.nn.Module:
-    """A tiny mobile generator whose output varies with the input (the default init gives a flat grey)."""
-    torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4)
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return g.eval()
 
 
 def make_model(folder: Path, slots=("G_A", "G_B")) -> Path:

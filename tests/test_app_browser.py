@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pocketgan.export.onnx import OnnxRunner
-from pocketgan.models import create_generator
 from pocketgan.models.pretrained import save_pretrained
+
+from conftest import expressive_generator
 
 IN_CI = bool(os.environ.get("CI"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -77,22 +77,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def expressive_generator(seed: int) -> torch.nn.Module:
-    """A tiny mobile generator whose output varies with the input (the default init gives a flat grey)."""
-    torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4)
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    return g.eval()
 
 
 @pytest.fixture(scope="module")
