@@ -4,10 +4,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from pocketgan.training.checkpoint import load_checkpoint
 from pocketgan.training.config import TrainConfig
-from pocketgan.training.trainer import CHECKPOINT, FastPath, resolve_fast_path, train
+from pocketgan.training import precision
+from pocketgan.training.checkpoint import read_checkpoint_meta
+from pocketgan.training.trainer import CHECKPOINT, FastPath, TrainingError, resolve_fast_path, resume, train
 
 from conftest import tiny_config
 
@@ -44,7 +47,7 @@ def test_auto_is_off_on_cpu_and_on_for_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_fast_path(cfg, torch.device("cuda")) == FastPath(True, True, torch.bfloat16, "fused")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert resolve_fast_path(cfg, torch.device("cuda")).amp is None
+    assert resolve_fast_path(cfg, torch.device("cuda")).amp == torch.float16  # older GPUs: fp16 + loss scaling
     explicit = TrainConfig(data="-", channels_last="on", compile="off", amp="off", adam="plain")
     assert resolve_fast_path(explicit, torch.device("cuda")) == FastPath(True, False, None, "plain")
     with pytest.warns(UserWarning, match="slower"):
@@ -81,6 +84,42 @@ def test_bf16_autocast_tracks_fp32(toy_data, tmp_path, plain):
     assert tensors["net.G_A.model.1.weight"].dtype == torch.float32  # weights stay fp32
 
 
+def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypatch):
+    # a scale at which this tiny net never overflows, so no step is skipped and the runs stay comparable
+    monkeypatch.setattr(precision, "INIT_SCALE", 64.0)
+    with pytest.warns(UserWarning, match="slower"):
+        losses, tensors = run(toy_data, tmp_path, "fp16", amp="fp16")
+    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["loss_scale"]
+    assert scale["scale"] == 64.0 and scale["_growth_tracker"] == STEPS  # every step taken, none skipped
+    # fp16 has more mantissa than bf16 (10 vs 7 bits): within the bf16 bounds
+    _close(losses, plain[0], {"cycle": (0.02, 0), "idt": (0.02, 0), "D": (0.05, 0), "G": (0, 0.2)})
+    assert tensors["net.G_A.model.1.weight"].dtype == torch.float32  # weights and Adam state stay fp32
+    assert any(not torch.equal(v, tensors[k]) for k, v in plain[1].items() if k.startswith("net."))  # it ran in fp16
+
+
+def test_fp16_overflow_skips_the_step_and_lowers_the_scale(toy_data, tmp_path, plain):
+    with pytest.warns(UserWarning, match="slower"):
+        losses, tensors = run(toy_data, tmp_path, "fp16", amp="fp16")  # default 2**16: gradients overflow at first
+    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["loss_scale"]["scale"]
+    assert scale < precision.INIT_SCALE  # halved on each overflow
+    assert torch.isfinite(torch.tensor([v for step in losses for v in step.values()])).all()
+    assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith("net.") and v.is_floating_point())
+
+
+def test_fp16_resume_is_exact_including_the_loss_scale(toy_data, tmp_path):
+    flags = dict(channels_last="off", compile="off", amp="fp16", adam="plain", log_every=1, sample_every=0, threads=1)
+    with pytest.warns(UserWarning, match="slower"):
+        whole = train(tiny_config(toy_data, tmp_path, name="whole", max_steps=STEPS, **flags))
+        train(tiny_config(toy_data, tmp_path, name="split", max_steps=STEPS // 2, **flags))
+        resume(tmp_path / "split", {"max_steps": STEPS})
+    a = load_checkpoint(Path(whole["run_dir"]) / CHECKPOINT)[0]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT)[0]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert read_checkpoint_meta(tmp_path / "split" / CHECKPOINT)["loss_scale"] == \
+        read_checkpoint_meta(Path(whole["run_dir"]) / CHECKPOINT)["loss_scale"]
+
+
 def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, monkeypatch, capsys):
     calls = []
 
@@ -105,3 +144,22 @@ def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, 
     assert losses == plain[0]  # the failed step was undone and redone: nothing changed
     for k, v in plain[1].items():
         assert torch.equal(v, tensors[k]), k
+
+
+def test_grad_checkpoint_gives_the_same_training(toy_data, tmp_path, plain, monkeypatch):
+    from pocketgan.models import resnet
+
+    calls = []
+    monkeypatch.setattr(resnet, "checkpoint", lambda fn, *a, **k: calls.append(1) or checkpoint(fn, *a, **k))
+    losses, tensors = run(toy_data, tmp_path, "ckpt", grad_checkpoint=True)
+    assert len(calls) == STEPS * 6 * 6  # 6 generator calls with grad per step, 6 blocks each
+    assert losses == plain[0]  # the same maths, recomputed: bit-identical on CPU
+    for k, v in plain[1].items():
+        assert torch.equal(v, tensors[k]), k
+
+
+def test_grad_checkpoint_refuses_generators_it_cannot_serve(toy_data, tmp_path):
+    with pytest.raises(TrainingError, match="unet_256 does not support it"):
+        train(tiny_config(toy_data, tmp_path, name="u", netG="unet_256", grad_checkpoint=True, max_steps=1))
+    with pytest.raises(TrainingError, match="BatchNorm running statistics"):
+        train(tiny_config(toy_data, tmp_path, name="b", norm="batch", grad_checkpoint=True, max_steps=1))

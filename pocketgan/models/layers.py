@@ -54,3 +54,6 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             init.zeros_(m.bias)
 
     net.apply(init_module)
+    for m in net.modules():  # networks that must start as a particular function finish their own init
+        if callable(getattr(m, "reset_output", None)):
+            m.reset_output()

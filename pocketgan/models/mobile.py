@@ -8,6 +8,11 @@ What changes versus ``resnet_9blocks`` and why (GAN Compression / CAT lessons, c
     slow in TFLite and breaks int8), ``norm="none"`` is also allowed;
   * 3x3 stem and head instead of 7x7 (the 7x7 pair alone costs 0.3 GMACs at 256² for ngf=16).
 Reflection padding is kept at the borders (MirrorPad in TFLite, Pad(reflect) in ONNX).
+
+``residual=True`` makes the generator predict a *change* to its input (``clamp(x + delta)``) and
+starts it as the identity (the head's conv is zero). A translation such as summer->winter keeps
+most of the photo, so a short training run then starts from "do nothing" (which already scores
+well on FID/KID) instead of from noise; used for the bundled CPU-trained model.
 """
 from __future__ import annotations
 
@@ -56,18 +61,28 @@ class MobileResnetGenerator(nn.Module):
     size_multiple = 4
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, ngf: int = 16, norm: str = "batch",
-                 n_blocks: int = 9, expansion: int = 2, use_dropout: bool = False) -> None:
+                 n_blocks: int = 9, expansion: int = 2, use_dropout: bool = False, residual: bool = False) -> None:
         super().__init__()
         if norm == "instance":
             raise ValueError("mobile generators use norm='batch' (folds into convs at export) or 'none'")
         if use_dropout:
             raise ValueError("mobile generators have no dropout")
+        if residual and in_channels != out_channels:
+            raise ValueError("a residual generator needs as many output channels as input channels")
+        self.residual = residual
         c = ngf * 4
         self.stem = nn.Sequential(*_conv_bn_relu(in_channels, ngf, 3, 1, norm))
         self.down = nn.Sequential(*_conv_bn_relu(ngf, ngf * 2, 3, 2, norm), *_conv_bn_relu(ngf * 2, c, 3, 2, norm))
         self.blocks = nn.Sequential(*[InvertedResidual(c, expansion, norm) for _ in range(n_blocks)])
         self.up = nn.Sequential(UpBlock(c, ngf * 2, norm), UpBlock(ngf * 2, ngf, norm))
-        self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ngf, out_channels, 3), nn.Tanh())
+        self.head = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(ngf, out_channels, 3),
+                                  *(() if residual else (nn.Tanh(),)))
+
+    def reset_output(self) -> None:
+        """Called after weight initialisation: a residual generator starts as the identity."""
+        if self.residual:
+            nn.init.zeros_(self.head[1].weight)
+            nn.init.zeros_(self.head[1].bias)
 
     def feature_points(self) -> dict[str, nn.Module]:
         """Modules whose outputs distillation matches (see :func:`pocketgan.models.feature_points`)."""
@@ -76,7 +91,8 @@ class MobileResnetGenerator(nn.Module):
                 "blocks": self.blocks, "up1": self.up[0]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.up(self.blocks(self.down(self.stem(x)))))
+        y = self.head(self.up(self.blocks(self.down(self.stem(x)))))
+        return torch.clamp(x + y, -1.0, 1.0) if self.residual else y
 
 
 @register_generator("mobile_resnet_9blocks")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
 
 from .layers import conv_bias, norm_layer
 from .registry import register_generator
@@ -37,8 +38,13 @@ class ResnetBlock(nn.Module):
         pad, p = _pad(padding)
         layers += [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias), make_norm(dim)]
         self.conv_block = nn.Sequential(*layers)
+        self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            # keep only the block's input; recompute the inside during backward (dropout masks are
+            # replayed: checkpoint restores the RNG state)
+            return x + checkpoint(self.conv_block, x, use_reentrant=False)
         return x + self.conv_block(x)
 
 
@@ -75,6 +81,16 @@ class ResnetGenerator(nn.Module):
                 "mid": self.model[first_block + max(self.n_blocks // 2 - 1, 0)] if self.n_blocks else self.model[first_block - 1],
                 "blocks": self.model[first_block + self.n_blocks - 1] if self.n_blocks else self.model[first_block - 1],
                 "up1": self.model[first_block + self.n_blocks + 2]}
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Trade compute for memory in training: the residual blocks (most of the activations at
+        4*ngf channels) are recomputed in the backward pass instead of stored. Same results."""
+        if enable and any(isinstance(m, nn.BatchNorm2d) for m in self.modules()):
+            raise ValueError("gradient checkpointing would update BatchNorm running statistics twice; "
+                             "use it with norm='instance' or 'none'")
+        for m in self.modules():
+            if isinstance(m, ResnetBlock):
+                m.grad_checkpointing = enable
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

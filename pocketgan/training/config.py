@@ -43,6 +43,8 @@ class TrainConfig:
                             "(it folds into the convs at export; D keeps instance)", "model",
                     choices=("auto", "instance", "batch", "none"))
     use_dropout: bool = opt(False, "dropout in the generator's residual blocks", "model")
+    residual: bool = opt(False, "mobile generators: predict a change to the input image and start as the identity "
+                                "(short runs start from 'do nothing' instead of noise)", "model")
     init_type: str = opt("normal", "weight initialisation", "model", choices=("normal", "xavier", "kaiming", "orthogonal"))
     init_gain: float = opt(0.02, "scale of the initialisation", "model")
 
@@ -88,10 +90,15 @@ class TrainConfig:
     compile: str = opt("auto", "torch.compile the networks' training forward (falls back to eager with a warning if it "
                                "fails); auto = on for CUDA, off on CPU (measured ~1.07x the step time there, after a ~90 s compile)",
                        "speed", runtime=True, choices=("auto", "on", "off"))
-    amp: str = opt("auto", "mixed precision: bf16 autocast; auto = bf16 on CUDA GPUs that support it, off elsewhere "
-                           "(bf16 autocast is ~30x slower on CPU)", "speed", choices=("auto", "bf16", "off"))
+    amp: str = opt("auto", "mixed precision: bf16 autocast, or fp16 autocast with dynamic loss scaling; auto = bf16 on "
+                           "CUDA GPUs that support it, fp16 on older CUDA GPUs, off on CPU (autocast is ~30x slower there)",
+                   "speed", choices=("auto", "bf16", "fp16", "off"))
     adam: str = opt("auto", "Adam implementation: auto = fused on CUDA, foreach elsewhere (bit-identical to the plain "
                             "per-parameter loop on CPU)", "speed", runtime=True, choices=("auto", "plain", "foreach", "fused"))
+
+    grad_checkpoint: bool = opt(False, "recompute the generator's residual blocks in the backward pass instead of storing "
+                                       "their activations (same results, less memory, more compute; resnet "
+                                       "generators)", "speed", runtime=True)
 
     # --- evaluation during training ---------------------------------------------------------
     eval_every: int = opt(0, "every N epochs, FID/KID on a fixed test subset (eval.jsonl) and keep the best-KID "

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..models import create_discriminator, create_generator
 from ..models.losses import GANLoss
+from .precision import PLAIN, Precision
 from .config import TrainConfig
 from .image_pool import ImagePool
 
@@ -28,8 +29,9 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 
 
 def make_generator(cfg: TrainConfig) -> nn.Module:
+    extra = {"residual": True} if cfg.residual else {}  # only when set: older model configs stay as they were
     return create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.g_norm, use_dropout=cfg.use_dropout,
-                            init_type=cfg.init_type, init_gain=cfg.init_gain)
+                            init_type=cfg.init_type, init_gain=cfg.init_gain, **extra)
 
 
 def make_discriminator(cfg: TrainConfig, in_channels: int = 3) -> nn.Module:
@@ -47,6 +49,7 @@ class CycleGAN:
     ``visuals``, and the names of losses and sample columns."""
 
     loss_names = LOSS_NAMES
+    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
     progress_losses = ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B")
     visual_names = VISUAL_NAMES
 
@@ -104,16 +107,16 @@ class CycleGAN:
         total = loss["G_A"] + loss["G_B"] + loss["cycle_A"] + loss["cycle_B"]
         if cfg.lambda_identity > 0:
             total = total + loss["idt_A"] + loss["idt_B"]
-        total.backward()
-        self.optimizers["G"].step()
+        self.precision.backward(total)
+        self.precision.step(self.optimizers["G"])
         set_requires_grad([D_A, D_B], True)
 
         # discriminators
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss["D_A"] = self._d_loss(D_A, real_B, self.pools["fake_B"].query(fake_B))
         loss["D_B"] = self._d_loss(D_B, real_A, self.pools["fake_A"].query(fake_A))
-        (loss["D_A"] + loss["D_B"]).backward()
-        self.optimizers["D"].step()
+        self.precision.backward(loss["D_A"] + loss["D_B"])
+        self.precision.step(self.optimizers["D"])
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()

@@ -29,6 +29,7 @@ from ..models import feature_points
 from ..models.losses import GANLoss
 from ..models.pretrained import DIRECTIONS, load_generator, load_weights, read_model_config
 from .checkpoint import CheckpointError, load_checkpoint, subset
+from .precision import PLAIN, Precision
 from .config import TrainConfig
 from .cyclegan import make_discriminator, make_generator, set_requires_grad
 from .image_pool import ImagePool
@@ -90,6 +91,7 @@ class Distillation:
     """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
 
     loss_names = LOSS_NAMES
+    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
     progress_losses = LOSS_NAMES
     visual_names = VISUAL_NAMES
 
@@ -159,15 +161,15 @@ class Distillation:
         for k in self.points:
             distill = distill + F.mse_loss(adapters[k](self.student_tap.out[k]), self.teacher_tap.out[k])
         loss["distill"] = distill * cfg.lambda_distill
-        (loss["G_gan"] + loss["recon"] + loss["distill"]).backward()
-        self.optimizers["G"].step()
+        self.precision.backward(loss["G_gan"] + loss["recon"] + loss["distill"])
+        self.precision.step(self.optimizers["G"])
         set_requires_grad([D], True)
 
         self.optimizers["D"].zero_grad(set_to_none=True)
         pooled = self.pools["student"].query(fake.detach())
         loss["D"] = 0.5 * (self.gan(D(target_real), True) + self.gan(D(pooled), False))
-        loss["D"].backward()
-        self.optimizers["D"].step()
+        self.precision.backward(loss["D"])
+        self.precision.step(self.optimizers["D"])
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()

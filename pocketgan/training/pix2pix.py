@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..models.losses import GANLoss
 from ..models.pretrained import DIRECTIONS
+from .precision import PLAIN, Precision
 from .config import TrainConfig
 from .cyclegan import make_discriminator, make_generator, set_requires_grad
 from .image_pool import ImagePool
@@ -27,6 +28,7 @@ class Pix2Pix:
     """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
 
     loss_names = LOSS_NAMES
+    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
     progress_losses = LOSS_NAMES
     visual_names = VISUAL_NAMES
     paired = True  # the Trainer feeds aligned pairs
@@ -65,16 +67,16 @@ class Pix2Pix:
         shown = self.pools["fake_pair"].query(fake_AB.detach()) if self.pools else fake_AB.detach()
         loss["D_fake"] = self.gan(D(shown), False)
         loss["D_real"] = self.gan(D(torch.cat((real_A, real_B), 1)), True)
-        ((loss["D_fake"] + loss["D_real"]) * 0.5).backward()
-        self.optimizers["D"].step()
+        self.precision.backward((loss["D_fake"] + loss["D_real"]) * 0.5)
+        self.precision.step(self.optimizers["D"])
 
         # generator: fool D on this input, and stay close to the true target
         set_requires_grad([D], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss["G_GAN"] = self.gan(D(fake_AB), True, for_discriminator=False)
         loss["G_L1"] = F.l1_loss(fake_B, real_B) * self.cfg.lambda_L1
-        (loss["G_GAN"] + loss["G_L1"]).backward()
-        self.optimizers["G"].step()
+        self.precision.backward(loss["G_GAN"] + loss["G_L1"])
+        self.precision.step(self.optimizers["G"])
         set_requires_grad([D], True)
         return {k: v.detach() for k, v in loss.items()}
 

@@ -44,6 +44,7 @@ from .config import TrainConfig
 from .cyclegan import CycleGAN
 from .distill import Distillation
 from .pix2pix import Pix2Pix
+from .fast_path import FastPath, prepare_task, resolve_fast_path, run_step, set_adam_impl, training_nets
 from .samples import fixed_examples, save_grid
 from .schedule import linear_decay, load_scheduler_state, scheduler_state
 
@@ -63,53 +64,6 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(name)
-
-
-@dataclasses.dataclass(frozen=True)
-class FastPath:
-    """The speed settings of a run, with ``auto`` resolved for the device."""
-
-    channels_last: bool = False
-    compile: bool = False
-    amp: torch.dtype | None = None  # autocast dtype, None = fp32
-    adam: str = "plain"  # plain (torch's default choice), foreach or fused
-
-
-def resolve_fast_path(cfg: TrainConfig, device: torch.device) -> FastPath:
-    """``auto`` means on for CUDA and off on CPU, where each of these measured slower (see the flags' help)."""
-    cuda = device.type == "cuda"
-    if cfg.amp == "auto":
-        amp = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else None
-    else:
-        amp = torch.bfloat16 if cfg.amp == "bf16" else None
-        if amp is not None and device.type == "cpu":
-            warnings.warn("--amp bf16 on CPU: autocast there is far slower than fp32 (it only saves memory)", stacklevel=2)
-    return FastPath(channels_last=cuda if cfg.channels_last == "auto" else cfg.channels_last == "on",
-                    compile=cuda if cfg.compile == "auto" else cfg.compile == "on",
-                    amp=amp, adam=("fused" if cuda else "foreach") if cfg.adam == "auto" else cfg.adam)
-
-
-def with_adam_impl(opt: torch.optim.Optimizer, impl: str) -> torch.optim.Optimizer:
-    """The same Adam, rebuilt as the ``foreach`` or ``fused`` implementation (same maths; on CPU
-    foreach is bit-identical to the per-parameter loop). Other optimizers are returned as they are."""
-    if impl == "plain" or type(opt) is not torch.optim.Adam:
-        return opt
-    drop = ("foreach", "fused")
-    groups = [{k: v for k, v in g.items() if k not in drop} for g in opt.param_groups]
-    return torch.optim.Adam(groups, **{k: v for k, v in opt.defaults.items() if k not in drop}, **{impl: True})
-
-
-def set_adam_impl(opt: torch.optim.Optimizer, impl: str) -> None:
-    """After ``load_state_dict`` (which brings the checkpoint's flags back): this run's implementation."""
-    if type(opt) is not torch.optim.Adam:
-        return
-    for g in opt.param_groups:
-        g["foreach"], g["fused"] = (impl == "foreach") or None, (impl == "fused") or None
-        if impl == "fused":  # fused keeps its step counters on the parameters' device
-            for p in g["params"]:
-                st = opt.state.get(p, {})
-                if torch.is_tensor(st.get("step")):
-                    st["step"] = st["step"].to(device=p.device, dtype=torch.float32)
 
 
 def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path | None, Path | None]:
@@ -206,10 +160,9 @@ class Trainer:
             self.task = TASKS[cfg.model](cfg, self.device)
         except ModelFolderError as e:  # e.g. a --teacher that is not a model folder
             raise TrainingError(str(e)) from None
-        self.task.optimizers = {k: with_adam_impl(o, self.fast.adam) for k, o in self.task.optimizers.items()}
-        if self.fast.channels_last:
-            for net in self.task.nets.values():
-                net.to(memory_format=torch.channels_last)
+        if cfg.grad_checkpoint:
+            self._enable_grad_checkpointing()
+        self.precision = prepare_task(self.task, self.fast, self.device)  # Adam impl, channels-last, loss scaling
         if self.dist.active:  # replicas start alike; pools and dropout draw differently per rank
             for name, pool in self.task.pools.items():
                 pool.rng.seed(f"{cfg.seed}/{name}/rank{self.dist.rank}")
@@ -235,6 +188,16 @@ class Trainer:
         self._loader: DataLoader | None = None
         self._compiled_ok = False  # the first compiled step went through
 
+    def _enable_grad_checkpointing(self) -> None:
+        for name, net in self.task.generators.items():
+            if not hasattr(net, "set_grad_checkpointing"):
+                raise TrainingError(f"--grad-checkpoint: generator {self.cfg.netG} does not support it "
+                                    "(resnet_6blocks / resnet_9blocks do)")
+            try:
+                net.set_grad_checkpointing(True)
+            except ValueError as e:
+                raise TrainingError(f"--grad-checkpoint: {e}") from None
+
     def _rank_seed(self) -> int:
         """The run's seed with one process; a different one per rank in a distributed run."""
         if not self.dist.active:
@@ -242,15 +205,8 @@ class Trainer:
         return int(np.random.SeedSequence([self.cfg.seed, self.dist.rank]).generate_state(1)[0])
 
     def _training_nets(self, compiled: bool) -> dict[str, torch.nn.Module]:
-        """What ``train_step`` calls in place of each net: compiled and/or in DDP. The task keeps the
-        plain modules, so checkpoints, model folders, samples and evaluation never see a wrapper."""
-        out = {}
-        for name, net in self.task.nets.items():
-            if not distributed.callable_net(net) or not any(p.requires_grad for p in net.parameters()):
-                continue  # e.g. distill's adapters (indexed, not called) and frozen teacher
-            m = torch.compile(net) if compiled else net
-            out[name] = distributed.wrap(m, self.dist, self.device)
-        return out
+        """What ``train_step`` calls in place of each net: compiled and/or in DDP."""
+        return training_nets(self.task, compiled, lambda m: distributed.wrap(m, self.dist, self.device))
 
     def _average_uncovered_gradients(self) -> list:
         """Nets DDP cannot wrap (a ModuleDict indexed by the task) get their gradients averaged
@@ -303,7 +259,7 @@ class Trainer:
         meta = {"pocketgan_version": __version__, "config": self.cfg.to_dict(), "epoch": self.epoch,
                 "iter_in_epoch": self.iter_in_epoch, "step": self.step, "train_seconds": self.train_seconds,
                 "steps_per_epoch": self.steps_per_epoch, "log_window": self.window, "best_kid": self.best_kid,
-                "world_size": self.dist.world, "optimizers": {}, "schedulers": {}}
+                "world_size": self.dist.world, "optimizers": {}, "schedulers": {}, "loss_scale": self.precision.state()}
         for name, net in self.task.nets.items():
             tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
         for name, opt in self.task.optimizers.items():
@@ -354,6 +310,7 @@ class Trainer:
             set_adam_impl(opt, self.fast.adam)
         for name, s in self.schedulers.items():
             load_scheduler_state(s, meta["schedulers"][name])
+        self.precision.load_state(meta.get("loss_scale", {}))
         rank = self.dist.rank
         if meta.get("world_size", 1) != self.dist.world:
             warnings.warn(f"the checkpoint was written by {meta.get('world_size', 1)} processes, this run has "
@@ -394,9 +351,6 @@ class Trainer:
         """One step of the task with the fast path on: the training nets (compiled / DDP) swapped in,
         channels-last batches, autocast. The first compiled step compiles; if that fails the step is
         undone and redone eagerly, with a one-line warning."""
-        if self.fast.channels_last:
-            batch = {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
-                     for k, v in batch.items()}
         if not self.fast.compile or self._compiled_ok:
             return self._step(batch)
         snapshot = self._state()
@@ -417,14 +371,7 @@ class Trainer:
         return losses
 
     def _step(self, batch: dict) -> dict[str, torch.Tensor]:
-        nets = self.task.nets
-        plain = {k: nets[k] for k in self.train_nets}
-        nets.update(self.train_nets)
-        try:
-            with torch.autocast(self.device.type, dtype=self.fast.amp) if self.fast.amp else contextlib.nullcontext():
-                return self.task.train_step(batch)
-        finally:
-            nets.update(plain)
+        return run_step(self.task, self.fast, self.train_nets, batch)
 
     def write_samples(self) -> Path:
         if not hasattr(self, "_examples"):

@@ -1,0 +1,106 @@
+"""The hardware fast path of a training step, shared by the Trainer and benchmarks/train_speed.py.
+
+``resolve_fast_path`` turns the ``auto`` speed flags into what measured fastest on the device;
+``prepare_task`` applies the one-off parts to a task (Adam implementation, channels-last weights,
+fp16 loss scaling); ``run_step`` runs one ``task.train_step`` with the rest (compiled / DDP nets
+swapped in, channels-last batches, autocast, the loss-scale update). The task keeps its plain
+modules, so checkpoints, model folders, samples and evaluation never see a wrapper.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import warnings
+from typing import Callable
+
+import torch
+
+from . import distributed
+from .config import TrainConfig
+from .precision import Precision, precision_for
+
+
+@dataclasses.dataclass(frozen=True)
+class FastPath:
+    """The speed settings of a run, with ``auto`` resolved for the device."""
+
+    channels_last: bool = False
+    compile: bool = False
+    amp: torch.dtype | None = None  # autocast dtype, None = fp32
+    adam: str = "plain"  # plain (torch's default choice), foreach or fused
+
+
+def resolve_fast_path(cfg: TrainConfig, device: torch.device) -> FastPath:
+    """``auto`` means on for CUDA and off on CPU, where each of these measured slower (see the flags' help)."""
+    cuda = device.type == "cuda"
+    if cfg.amp == "auto":  # bf16 where the GPU has it natively, else fp16 with loss scaling; fp32 on CPU
+        amp = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    else:
+        amp = {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[cfg.amp]
+        if amp is not None and device.type == "cpu":
+            warnings.warn(f"--amp {cfg.amp} on CPU: autocast there is far slower than fp32 (it only saves memory)",
+                          stacklevel=2)
+    return FastPath(channels_last=cuda if cfg.channels_last == "auto" else cfg.channels_last == "on",
+                    compile=cuda if cfg.compile == "auto" else cfg.compile == "on",
+                    amp=amp, adam=("fused" if cuda else "foreach") if cfg.adam == "auto" else cfg.adam)
+
+
+def with_adam_impl(opt: torch.optim.Optimizer, impl: str) -> torch.optim.Optimizer:
+    """The same Adam, rebuilt as the ``foreach`` or ``fused`` implementation (same maths; on CPU
+    foreach is bit-identical to the per-parameter loop). Other optimizers are returned as they are."""
+    if impl == "plain" or type(opt) is not torch.optim.Adam:
+        return opt
+    drop = ("foreach", "fused")
+    groups = [{k: v for k, v in g.items() if k not in drop} for g in opt.param_groups]
+    return torch.optim.Adam(groups, **{k: v for k, v in opt.defaults.items() if k not in drop}, **{impl: True})
+
+
+def set_adam_impl(opt: torch.optim.Optimizer, impl: str) -> None:
+    """After ``load_state_dict`` (which brings the checkpoint's flags back): this run's implementation."""
+    if type(opt) is not torch.optim.Adam:
+        return
+    for g in opt.param_groups:
+        g["foreach"], g["fused"] = (impl == "foreach") or None, (impl == "fused") or None
+        if impl == "fused":  # fused keeps its step counters on the parameters' device
+            for p in g["params"]:
+                st = opt.state.get(p, {})
+                if torch.is_tensor(st.get("step")):
+                    st["step"] = st["step"].to(device=p.device, dtype=torch.float32)
+
+
+def prepare_task(task, fast: FastPath, device: torch.device) -> Precision:
+    """Apply the one-off settings to ``task`` in place; returns its precision (loss scaling for fp16)."""
+    task.optimizers = {k: with_adam_impl(o, fast.adam) for k, o in task.optimizers.items()}
+    if fast.channels_last:
+        for net in task.nets.values():
+            net.to(memory_format=torch.channels_last)
+    task.precision = precision_for(fast.amp, device.type)
+    return task.precision
+
+
+def training_nets(task, compiled: bool, wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
+                  ) -> dict[str, torch.nn.Module]:
+    """The modules ``train_step`` calls in place of the task's trainable nets: ``torch.compile``d
+    if asked, then ``wrap``ped (the Trainer wraps in DDP)."""
+    out = {}
+    for name, net in task.nets.items():
+        if not distributed.callable_net(net) or not any(p.requires_grad for p in net.parameters()):
+            continue  # e.g. distill's adapters (indexed, not called) and frozen teacher
+        out[name] = wrap(torch.compile(net) if compiled else net)
+    return out
+
+
+def run_step(task, fast: FastPath, nets: dict[str, torch.nn.Module], batch: dict) -> dict[str, torch.Tensor]:
+    """One ``task.train_step(batch)`` on the fast path."""
+    if fast.channels_last:
+        batch = {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
+                 for k, v in batch.items()}
+    plain = {k: task.nets[k] for k in nets}
+    task.nets.update(nets)
+    try:
+        with torch.autocast(task.device.type, dtype=fast.amp) if fast.amp else contextlib.nullcontext():
+            losses = task.train_step(batch)
+        task.precision.update()  # fp16: adjust the loss scale once per step (no-op otherwise)
+        return losses
+    finally:
+        task.nets.update(plain)
