@@ -1,12 +1,18 @@
-"""Seconds per CycleGAN training iteration: pocketgan, and optionally the reference, in one run.
+"""Seconds per CycleGAN training iteration: pocketgan plain, pocketgan's fast path, and optionally
+the reference, in one run.
 
-One iteration is one full CycleGAN step at batch 1 with the paper's default model (resnet_9blocks G
-ngf=64, 70x70 PatchGAN D ndf=64, instance norm, LSGAN, identity 0.5, image pool 50): pocketgan's
-``CycleGAN.train_step`` and, with ``--reference PATH``, junyanz/pytorch-CycleGAN-and-pix2pix's
-``CycleGANModel.set_input`` + ``optimize_parameters`` (imported from PATH, which must hold its
-``models/`` and ``util/``; nothing of it is copied here).
+One iteration is one full CycleGAN step (batch 1 unless ``--batch``) with the paper's default model
+(resnet_9blocks G ngf=64, 70x70 PatchGAN D ndf=64, instance norm, LSGAN, identity 0.5, image pool
+50). Candidates:
+  * ``plain``: pocketgan's ``CycleGAN.train_step`` in fp32 eager with torch's default Adam;
+  * ``fast``: the same step as ``pocketgan train`` runs it with every speed flag on ``auto``
+    (training/fast_path.py: fused/foreach Adam, and on CUDA channels-last, torch.compile and
+    bf16/fp16 autocast); the compile time shows as its warm-up step;
+  * ``reference`` (with ``--reference PATH``): junyanz/pytorch-CycleGAN-and-pix2pix's
+    ``CycleGANModel.set_input`` + ``optimize_parameters`` (imported from PATH, which must hold its
+    ``models/`` and ``util/``; nothing of it is copied here).
 
-Both candidates start from the same weights (the reference's initial weights are copied into
+All candidates start from the same weights (the reference's initial weights are copied into
 pocketgan's nets) and are fed the same random input tensors, in the same order. They are timed in
 the same process, interleaved iteration by iteration (A, B, A, B, ...; ``--rounds`` x ``--iters``
 of each), so load from other processes hits both alike. Each iteration is timed on its own
@@ -43,6 +49,7 @@ import torch
 from pocketgan.training import distributed
 from pocketgan.training.config import TrainConfig
 from pocketgan.training.cyclegan import CycleGAN
+from pocketgan.training.fast_path import prepare_task, resolve_fast_path, run_step, training_nets
 
 from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 
@@ -89,19 +96,27 @@ def unwrap(net: torch.nn.Module) -> torch.nn.Module:
 
 
 def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
-    ours = CycleGAN(TrainConfig(data="-", pool_size=args.pool_size), device)
+    cfg = TrainConfig(data="-", pool_size=args.pool_size, batch_size=args.batch)
+    ours = CycleGAN(cfg, device)
+    fast_task = CycleGAN(cfg, device)
     candidates = {}
     if args.reference:
         ref = reference_model(args.reference, device, args.pool_size)
-        for k in NETS:  # same starting point, so both do the same arithmetic on the same values
+        for k in NETS:  # same starting point, so all do the same arithmetic on the same values
             ours.nets[k].load_state_dict(unwrap(getattr(ref, "net" + k)).state_dict())
-
+    for k in NETS:
+        fast_task.nets[k].load_state_dict(ours.nets[k].state_dict())
+    fast = resolve_fast_path(cfg, device)
+    prepare_task(fast_task, fast, device)
+    fast_nets = training_nets(fast_task, fast.compile)
+    print(f"# fast path on {device}: {fast}", flush=True)
+    candidates["plain"] = lambda a, b: ours.train_step({"A": a, "B": b})
+    candidates["fast"] = lambda a, b: run_step(fast_task, fast, fast_nets, {"A": a, "B": b})
+    if args.reference:
         def ref_step(a: torch.Tensor, b: torch.Tensor) -> None:
             ref.set_input({"A": a, "B": b, "A_paths": "", "B_paths": ""})
             ref.optimize_parameters()
 
-    candidates["pocketgan"] = lambda a, b: ours.train_step({"A": a, "B": b})
-    if args.reference:
         candidates["reference"] = ref_step
     return candidates
 
@@ -117,8 +132,8 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
     candidates = build_candidates(args, device)
     n_inputs = args.warmup + args.rounds * args.iters
     gen = torch.Generator().manual_seed(args.seed + size)
-    inputs = [(torch.rand(1, 3, size, size, generator=gen) * 2 - 1,
-               torch.rand(1, 3, size, size, generator=gen) * 2 - 1) for _ in range(n_inputs)]
+    inputs = [(torch.rand(args.batch, 3, size, size, generator=gen) * 2 - 1,
+               torch.rand(args.batch, 3, size, size, generator=gen) * 2 - 1) for _ in range(n_inputs)]
     if device.type == "cuda":  # the tensors stay on the host, as a data loader's would; both copy them
         inputs = [(a.pin_memory(), b.pin_memory()) for a, b in inputs]
 
@@ -164,18 +179,18 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
     out = {"size": size, "load_before": load_before, "load_after": os.getloadavg(), "candidates": {}}
     for name in names:
         med = statistics.median(times[name])
-        out["candidates"][name] = {"median_s": med, "images_per_s": 1.0 / med, "min_s": min(times[name]),
+        out["candidates"][name] = {"median_s": med, "images_per_s": args.batch / med, "min_s": min(times[name]),
                                    "max_s": max(times[name]), "times_s": times[name],
                                    "round_medians_s": rounds[name], "warmup_s": warm[name],
                                    "others_cpu": others[name]}
-    if "reference" in candidates:
-        # speed ratio: > 1 means pocketgan is faster
-        out["speed_ratio_pocketgan_over_reference"] = (out["candidates"]["reference"]["median_s"]
-                                                       / out["candidates"]["pocketgan"]["median_s"])
-        # each pocketgan iteration against the reference iteration right after it: robust to load drift
-        paired = [r / p for p, r in zip(times["pocketgan"], times["reference"])]
-        out["paired_ratios"] = paired
-        out["median_paired_ratio"] = statistics.median(paired)
+    base = "reference" if "reference" in candidates else "plain"
+    for name in names:  # speed vs the baseline: > 1 means faster than it
+        c = out["candidates"][name]
+        c["speed_vs_" + base] = out["candidates"][base]["median_s"] / c["median_s"]
+        # each iteration against the baseline's iteration right beside it: robust to load drift
+        c["paired_ratios"] = [r / p for p, r in zip(times[name], times[base])]
+        c["median_paired_ratio"] = statistics.median(c["paired_ratios"])
+    out["baseline"] = base
     return out
 
 
@@ -253,6 +268,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's own choice)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1")
     p.add_argument("--pool-size", type=int, default=50, help="image pool size (default 50, the paper's)")
+    p.add_argument("--batch", type=int, default=1, help="images per domain per step (default 1, the paper's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write the results here")
     p.add_argument("--ddp", type=int, default=0, metavar="N",
@@ -278,7 +294,7 @@ def main() -> int:
           f"threads {info['threads']}  device {info['device']}" + (f" ({info['gpu']})" if "gpu" in info else ""))
     print(f"# os.getloadavg(): {tuple(round(x, 2) for x in info['loadavg_start'])}")
     print(f"# model: resnet_9blocks G ngf=64, basic D ndf=64, instance norm, lsgan, identity 0.5, "
-          f"pool {args.pool_size}, batch 1; warmup {args.warmup}, {args.rounds} rounds x {args.iters} iters "
+          f"pool {args.pool_size}, batch {args.batch}; warmup {args.warmup}, {args.rounds} rounds x {args.iters} iters "
           f"per candidate, interleaved A, B, A, B")
     t_start = time.perf_counter()
     results = []
@@ -287,22 +303,19 @@ def main() -> int:
 
     print()
     print(f"{'size':>5}  {'candidate':<10} {'median s/iter':>13} {'min':>7} {'max':>7} {'images/s':>9} "
-          f"{'speed pocketgan/ref':>20} {'others CPU':>11}")
+          f"{'speed vs ' + results[0]['baseline']:>19} {'paired median':>14} {'warm-up s':>10} {'others CPU':>11}")
     for res in results:
-        ratio = res.get("speed_ratio_pocketgan_over_reference")
         for name, c in res["candidates"].items():
-            r = f"{ratio:.3f}x" if (ratio is not None and name == "pocketgan") else ""
+            ratio = c["speed_vs_" + res["baseline"]]
             print(f"{res['size']:>5}  {name:<10} {c['median_s']:>13.3f} {c['min_s']:>7.3f} {c['max_s']:>7.3f} "
-                  f"{c['images_per_s']:>9.3f} {r:>20} {_pct(c['others_cpu']):>11}")
-        if ratio is not None:
-            print(f"{'':>5}  paired speed ratios (reference/pocketgan, neighbouring iterations): "
-                  + ", ".join(f"{x:.3f}" for x in res["paired_ratios"])
-                  + f"; median {res['median_paired_ratio']:.3f}")
+                  f"{c['images_per_s']:>9.3f} {ratio:>18.3f}x {c['median_paired_ratio']:>13.3f}x "
+                  f"{max(c['warmup_s'], default=float('nan')):>10.1f} {_pct(c['others_cpu']):>11}")
     info["loadavg_end"] = os.getloadavg()
     info["wall_s"] = time.perf_counter() - t_start
     print(f"\n# os.getloadavg() at the end: {tuple(round(x, 2) for x in info['loadavg_end'])}; "
           f"wall time {info['wall_s']:.0f} s")
-    print("# speed ratio = reference median s/iter / pocketgan median s/iter (> 1: pocketgan faster)")
+    print("# speed vs X = X's median s/iter / the candidate's (> 1: faster than X); paired median = median over "
+          "neighbouring iterations of X's time / the candidate's")
     print("# others CPU = mean share of the whole machine (all cores = 100%) used by other processes "
           "during the timed iterations")
     if args.json:

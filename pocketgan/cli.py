@@ -1,4 +1,4 @@
-"""`pocketgan` command line: train, distill, translate, serve, data, evaluate, report, info, import, demo.
+"""`pocketgan` command line: train, distill, translate, serve, data, evaluate, report, info, import, models, demo.
 
 Training flags are generated from :class:`TrainConfig` (one source of truth for names, defaults
 and help). Errors the user can fix print as one line, ``pocketgan: error: ...``, exit code 2.
@@ -69,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(never over an input). Any size: images are padded to the network's stride "
                                     "and come back at their original size.")
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    tr.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors), or an exported .onnx/.tflite")
+    tr.add_argument("--model", help="model name (`pocketgan models`), model or run folder (config.json + "
+                                    "G_*.safetensors), or an exported .onnx/.tflite (default: the bundled summer2winter)")
     tr.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"), help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
-    tr.add_argument("--out", required=True, help="output folder (created if needed)")
+    tr.add_argument("--out", default="translated", help="output folder (created if needed; default: translated)")
     tr.add_argument("--format", default="png", choices=FORMATS, help="output format (default: png)")
     tr.add_argument("--max-size", type=int, default=1024,
                     help="translate at most this long a side (larger images are downscaled for the network and the "
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Write MODEL/export/G_A_256.onnx (or --out) and a model card JSON beside it. The graph "
                                     "takes and returns uint8 RGB NHWC images [0,255]. ONNX has dynamic height/width; LiteRT "
                                     "files are fixed at --size. Each export is checked against PyTorch on a fixed image.")
-    ex.add_argument("--model", required=True, help="model or run folder")
+    ex.add_argument("--model", required=True, help="model name, model folder or run folder")
     ex.add_argument("--format", required=True, choices=("onnx", "tflite"))
     ex.add_argument("--quantize", choices=("fp16", "int8"), help="smaller/faster weights (int8 needs --calibration)")
     ex.add_argument("--size", type=int, default=256, help="export/verification size; LiteRT input size (default: 256)")
@@ -93,29 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", help="output file (default: MODEL/export/G_X_SIZE[_q].EXT)")
 
     i = sub.add_parser("info", help="show architecture, parameters, MACs, training progress of a model or run")
-    i.add_argument("path", help="model folder, run folder, or training checkpoint (.safetensors)")
+    i.add_argument("path", help="model name, model folder, run folder, or training checkpoint (.safetensors)")
     i.add_argument("--size", type=int, default=256, help="image size for the MAC count (default: 256)")
     i.add_argument("--json", action="store_true", help="print JSON")
 
-    im = sub.add_parser("import", help="convert a reference .pth generator (junyanz/pytorch-CycleGAN-and-pix2pix) to a model folder",
+    im = sub.add_parser("import", help="convert a reference .pth generator (junyanz/pytorch-CycleGAN-and-pix2pix) to a model "
+                                       "folder, or download a published one (--published NAME)",
                         description="Convert latest_net_G_A.pth / latest_net_G_B.pth / latest_net_G.pth into a pocketgan "
                                     "model folder. Loaded with weights_only=True (no code in the file is run). Importing "
-                                    "G_A and G_B into the same --out gives a two-way model.")
-    im.add_argument("pth", help="the .pth file")
+                                    "G_A and G_B into the same --out gives a two-way model. With --published NAME, the "
+                                    "authors' published checkpoint is downloaded (resumable, size-checked), converted into "
+                                    "the model home (see `pocketgan models`) and usable as --model NAME.")
+    im.add_argument("pth", nargs="?", help="the .pth file")
+    im.add_argument("--published", metavar="NAME", help="download and import a published checkpoint (horse2zebra, "
+                                                        "style_monet, ...; `pocketgan models --published` lists them)")
+    im.add_argument("--no-progress", action="store_true", help="hide the download progress bar")
     im.add_argument("--arch", default="resnet_9blocks", help="generator architecture of the file (default: resnet_9blocks)")
-    im.add_argument("--out", required=True, help="model folder to write (or add to)")
+    im.add_argument("--out", help="model folder to write (or add to); required for a .pth")
     im.add_argument("--as", dest="slot", choices=("G_A", "G_B"), help="which direction it is (default: from the file name; G_A unless *G_B.pth)")
     im.add_argument("--ngf", type=int, default=64, help="generator width (default: 64)")
     im.add_argument("--norm", default=None, choices=("instance", "batch", "none"),
                     help="normalisation (default: instance for resnet, batch for unet)")
     im.add_argument("--dropout", action="store_true", help="the generator has dropout layers (pix2pix U-Nets do)")
 
+    mo = sub.add_parser("models", help="list the bundled, imported and published models usable as --model NAME")
+    mo.add_argument("--published", action="store_true", help="also list every published checkpoint `import --published` can fetch")
+    mo.add_argument("--json", action="store_true", help="print JSON")
+
     ev = sub.add_parser("evaluate", help="KID/FID of a model's translations vs real target images, beside doing nothing",
                         description="Translate testA (AtoB) or testB (BtoA) of --data and compare with the real images of the "
                                     "other domain: KID x1000 (mean ± std over subsets) and FID on Inception features, the "
                                     "same for the untranslated inputs (the 'do nothing' baseline), and the cycle "
                                     "reconstruction. Prints a table and writes eval.json (default: in the model folder).")
-    ev.add_argument("--model", required=True, help="model or run folder")
+    ev.add_argument("--model", required=True, help="model name, model folder or run folder")
     ev.add_argument("--data", required=True, help="dataset root with testA/ and testB/")
     ev.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA", "both"), help="(default: AtoB)")
     ev.add_argument("--convention", default="clean", choices=("clean", "pytorch-fid"),
@@ -137,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "with onnxruntime-web (WebGPU or WebAssembly): the photo never leaves the phone. "
                                     "A model folder is exported to ONNX first (cached in MODEL/export/). Also serves "
                                     "POST /api/translate for clients that cannot run the model, and /api/model.")
-    sv.add_argument("--model", required=True, help="model or run folder (config.json + G_*.safetensors), or an exported .onnx")
+    sv.add_argument("--model", help="model name, model or run folder (config.json + G_*.safetensors), or an exported "
+                                    ".onnx (default: the bundled summer2winter)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 for phones on the network (default: 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000, help="(default: 8000)")
     sv.add_argument("--max-size", type=int, default=1024,
@@ -198,6 +210,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from .inference.pipeline import TranslationPipeline
     from .inference.translate import translate_files
 
+    from .models.zoo import DEFAULT_MODEL
+
+    if args.model is None:
+        print(f"using the bundled model {DEFAULT_MODEL} ({args.direction}); `pocketgan models` lists others", flush=True)
     pipe = TranslationPipeline.from_pretrained(args.model, args.direction, device=args.device,
                                                max_side=args.max_size, batch_size=args.batch_size)
     written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress)
@@ -208,7 +224,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export.exporter import export_model
 
-    path, card = export_model(args.model, args.format, args.size, args.quantize, args.direction, args.out, args.calibration)
+    path, card = export_model(_model(args.model), args.format, args.size, args.quantize, args.direction, args.out, args.calibration)
     p = card["parity_vs_pytorch"]
     print(f"wrote {path} ({card['bytes'] / 1e6:.2f} MB, {card['quantize']}); vs PyTorch: PSNR {p['psnr_db']} dB, "
           f"max abs error {p['max_abs_error']}/255; model card {path.name}.json")
@@ -218,7 +234,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from .summary import describe, format_summary
 
-    info = describe(args.path, args.size)
+    info = describe(_model(args.path), args.size)
     print(json.dumps(info, indent=2) if args.json else format_summary(info))
     return 0
 
@@ -226,6 +242,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from .models.importing import import_reference
 
+    if args.published:
+        if args.pth or args.out:
+            raise ValueError("--published NAME downloads into the model home; give no .pth or --out with it")
+        from .models.zoo import import_published
+
+        out = import_published(args.published, progress=not args.no_progress)
+        print(f"imported {args.published} into {out}; use it with --model {args.published}")
+        return 0
+    if not args.pth or not args.out:
+        raise ValueError("give a .pth file and --out FOLDER (or --published NAME)")
     norm = args.norm or ("batch" if args.arch.startswith("unet") else "instance")
     out = import_reference(args.pth, args.out, args.arch, args.slot, ngf=args.ngf, norm=norm, use_dropout=args.dropout)
     print(f"imported {args.pth} into {out}")
@@ -239,7 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.model) / "eval.json"
     for direction in (("AtoB", "BtoA") if args.direction == "both" else (args.direction,)):
-        result = evaluate(args.model, args.data, direction, args.convention, args.device, args.max_images,
+        result = evaluate(_model(args.model), args.data, direction, args.convention, args.device, args.max_images,
                           args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache,
                           max_side=args.max_size or None)
         print(format_result(result))
@@ -268,6 +294,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_upload_mb <= 0:
         raise ValueError(f"--max-upload-mb must be positive (got {args.max_upload_mb})")
     find_static()  # a missing web build is an error here, with the command that builds it
+    args.model = _model(args.model)
     print(f"preparing {args.model} (a model folder is exported to ONNX once, then reused)", flush=True)
     app = create_app(args.model, max_side=args.max_size, workers=args.workers, device=args.device,
                      max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
@@ -277,6 +304,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("note: phones need HTTPS (e.g. a reverse proxy) to install the app, work offline and use the live camera",
               flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.zoo import list_models
+
+    rows = list_models(include_published=args.published)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':34} {'kind':9} {'directions':11} {'generator':34} {'MB':>6}  where / about")
+    for r in rows:
+        mb = f"{r['bytes'] / 1e6:.1f}" if r.get("bytes") else ""
+        print(f"{r['name']:34} {r['kind']:9} {','.join(r['directions']):11} {r['generator']:34} {mb:>6}  {r['about']}")
+    if not args.published:
+        print("(`pocketgan models --published` also lists the published checkpoints `pocketgan import --published NAME` fetches)")
     return 0
 
 
@@ -307,7 +350,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "distill": cmd_train, "translate": cmd_translate, "evaluate": cmd_evaluate, "report": cmd_report, "export": cmd_export,
-            "info": cmd_info, "data": cmd_data, "import": cmd_import, "demo": cmd_demo, "serve": cmd_serve}
+            "info": cmd_info, "data": cmd_data, "import": cmd_import, "models": cmd_models, "demo": cmd_demo, "serve": cmd_serve}
+
+
+def _model(spec: str | None) -> str:
+    """A --model value (name, folder or file) as a path; see pocketgan.models.zoo."""
+    from .models.zoo import resolve_model
+
+    return str(resolve_model(spec))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,17 @@ from pocketgan.data.synthetic import make_synthetic_dataset
 from pocketgan.models import create_generator
 from pocketgan.training.config import TrainConfig
 
+from localhttp import server  # noqa: F401  (the local HTTP server fixture, for download tests)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2winter_yosemite"
+
+
+@pytest.fixture(autouse=True)
+def model_home(tmp_path_factory, monkeypatch) -> Path:
+    """Imported models and exports of bundled models go to a temporary model home, never ~/.cache."""
+    home = tmp_path_factory.mktemp("pocketgan_home")
+    monkeypatch.setenv("POCKETGAN_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

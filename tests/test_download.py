@@ -1,7 +1,5 @@
 """Dataset downloads against a local HTTP server (127.0.0.1) serving archives the test builds."""
-import http.server
 import io
-import threading
 import zipfile
 from pathlib import Path
 
@@ -11,47 +9,7 @@ from PIL import Image
 from pocketgan.data.download import DatasetSource, download_dataset, fetch, unpack
 from pocketgan.data.images import DataError, scan_folder
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    cut_after: int | None = None  # send only this many bytes of the body, then hang up
-    honour_range = True
-    log_message = lambda *a: None  # noqa: E731  (quiet)
-
-    def do_GET(self):
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        if rng and self.honour_range:
-            start = int(rng.removeprefix("bytes=").split("-")[0])
-            if start >= len(body):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        payload = body[start:]
-        if type(self).cut_after is not None:
-            payload = payload[:type(self).cut_after]
-            type(self).cut_after = None  # only the first attempt is cut
-        self.wfile.write(payload)
-
-
-@pytest.fixture()
-def server():
-    Handler.files, Handler.cut_after, Handler.honour_range = {}, None, True
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+from localhttp import Handler
 
 
 def cyclegan_zip(name: str) -> bytes:

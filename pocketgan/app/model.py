@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..fileio import read_json
 from ..models.pretrained import DIRECTIONS, ModelFolderError, read_model_config
+from ..models.zoo import export_dir
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
 
@@ -116,7 +117,7 @@ def _export_folder(model: Path, cache_dir: Path | None) -> ServedModel:
     config = read_model_config(model)
     tmp = None
     if cache_dir is None:
-        cache_dir = model / "export"
+        cache_dir = export_dir(model)
         if not _writable_dir(cache_dir):  # e.g. a model shipped read-only: export privately
             tmp = tempfile.TemporaryDirectory(prefix="pocketgan-serve-")
             cache_dir = Path(tmp.name)

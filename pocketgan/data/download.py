@@ -48,8 +48,10 @@ LICENSED = {"cityscapes": "Cityscapes may not be redistributed; download gtFine_
                           "with `pocketgan data pair`"}
 
 
-def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool = True, timeout: float = 30) -> Path:
-    """Download ``url`` to ``dest`` (resuming ``dest.part``); verify size and optional SHA-256."""
+def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool = True, timeout: float = 30,
+          hint: str = "download it by hand and pass the folder with --data instead") -> Path:
+    """Download ``url`` to ``dest`` (resuming ``dest.part``); verify size and optional SHA-256.
+    ``hint`` ends the error message when the server cannot be reached."""
     from tqdm import tqdm
 
     dest = Path(dest)
@@ -66,8 +68,7 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool 
             raise DataError(f"{url}: download failed (HTTP {e.code} {e.reason})") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise DataError(f"{url}: cannot download ({reason}); are you offline? Download it by hand and pass the "
-                        f"folder with --data instead") from None
+        raise DataError(f"{url}: cannot download ({reason}); are you offline? {hint[:1].upper()}{hint[1:]}") from None
     if response is not None:
         with response:
             resumed = have and response.status == 206

@@ -16,6 +16,7 @@ from ..data.synthetic import render_scene
 from ..evaluation.metrics import psnr
 from ..fileio import atomic_write_json
 from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
+from ..models.zoo import export_dir
 from .prepare import prepare
 
 FORMATS = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -71,7 +72,7 @@ def export_model(model: str | Path, fmt: str, size: int = 256, quantize: str | N
     if size < multiple or size % multiple:
         raise ValueError(f"--size {size} is not a multiple of {multiple}, which {config['generators'][slot]['name']} needs")
     suffix = {None: "", "fp16": "_fp16", "int8": "_int8"}[quantize]
-    path = Path(out) if out else model / "export" / f"{slot}_{size}{suffix}{FORMATS[fmt]}"
+    path = Path(out) if out else export_dir(model) / f"{slot}_{size}{suffix}{FORMATS[fmt]}"
     calib = None
     if quantize == "int8":
         if calibration is None:

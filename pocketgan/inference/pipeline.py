@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..data.images import to_image, to_tensor
 from ..models.pretrained import DIRECTIONS, load_generator, read_model_config
+from ..models.zoo import resolve_model
 
 
 class TranslationPipeline:
@@ -32,7 +33,11 @@ class TranslationPipeline:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, direction: str = "AtoB", device: str = "auto", **kwargs) -> "TranslationPipeline":
+    def from_pretrained(cls, folder: str | Path | None = None, direction: str = "AtoB", device: str = "auto",
+                        **kwargs) -> "TranslationPipeline":
+        """``folder``: a model folder, an exported .onnx/.tflite, or a model name (bundled or imported,
+        see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model."""
+        folder = resolve_model(None if folder is None else str(folder))
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)} (got {direction!r})")
         if Path(folder).suffix in (".onnx", ".tflite"):  # an exported file: its direction is baked in

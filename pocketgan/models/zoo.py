@@ -1,0 +1,164 @@
+"""The model zoo: models by name instead of by path.
+
+Three kinds of names, looked up in this order after an existing path:
+  * bundled  - small models shipped inside the package (``pocketgan/pretrained/NAME/``), usable with
+               no download: ``pocketgan translate photo.jpg`` uses ``summer2winter``;
+  * imported - published CycleGAN/pix2pix checkpoints fetched with ``pocketgan import --published
+               NAME`` into the user's model home (``$POCKETGAN_HOME``, else
+               ``$XDG_CACHE_HOME/pocketgan``, else ``~/.cache/pocketgan``), under ``models/NAME``;
+  * published - the catalogue of checkpoints junyanz/pytorch-CycleGAN-and-pix2pix publishes
+               (resnet_9blocks CycleGAN generators, unet_256 pix2pix ones), each one direction.
+The .pth is downloaded with the dataset downloader's machinery (resume, size check), read with
+``torch.load(weights_only=True)``, converted to safetensors, and deleted.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .pretrained import CONFIG_NAME, DIRECTIONS, ModelFolderError, read_model_config
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+DEFAULT_MODEL = "summer2winter"
+
+CYCLEGAN_CKPT_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth"
+PIX2PIX_CKPT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
+RESNET = {"arch": "resnet_9blocks", "ngf": 64, "norm": "instance", "use_dropout": False}
+UNET = {"arch": "unet_256", "ngf": 64, "norm": "batch", "use_dropout": True}
+
+
+@dataclass(frozen=True)
+class PublishedCheckpoint:
+    """One published generator: where it is and the architecture it was trained with."""
+
+    name: str
+    url: str
+    generator: dict = field(default_factory=lambda: dict(RESNET))
+    sha256: str | None = None
+
+
+PUBLISHED: dict[str, PublishedCheckpoint] = {
+    **{n: PublishedCheckpoint(n, CYCLEGAN_CKPT_URL.format(name=n)) for n in (
+        "apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra",
+        "zebra2horse", "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "sat2map",
+        "map2sat", "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
+        "iphone2dslr_flower")},
+    **{f"pix2pix/{n}": PublishedCheckpoint(f"pix2pix/{n}", PIX2PIX_CKPT_URL.format(name=n), dict(UNET)) for n in (
+        "edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night")},
+}
+
+
+def model_home() -> Path:
+    """Where imported models and downloads live (created on first use)."""
+    if os.environ.get("POCKETGAN_HOME"):
+        return Path(os.environ["POCKETGAN_HOME"])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "pocketgan"
+
+
+def _folders(root: Path) -> dict[str, Path]:
+    """name -> folder for every model folder under ``root`` (names may hold one '/', e.g. pix2pix/x)."""
+    if not root.is_dir():
+        return {}
+    return {str(p.parent.relative_to(root)): p.parent for p in sorted(root.glob(f"*/{CONFIG_NAME}"))} | \
+           {str(p.parent.relative_to(root)): p.parent for p in sorted(root.glob(f"*/*/{CONFIG_NAME}"))}
+
+
+def bundled_models() -> dict[str, Path]:
+    return _folders(BUNDLED_DIR)
+
+
+def imported_models() -> dict[str, Path]:
+    return _folders(model_home() / "models")
+
+
+def export_dir(model: Path) -> Path:
+    """Where exports of ``model`` go by default: ``MODEL/export/``, except for a bundled model,
+    whose exports go to the model home (the package folder may be read-only, or a source checkout)."""
+    model = Path(model).resolve()
+    if model.parent == BUNDLED_DIR.resolve():
+        return model_home() / "exports" / model.name
+    return model / "export"
+
+
+def resolve_model(spec: str | None) -> Path:
+    """A model folder or exported file for ``spec``: an existing path, or a bundled / imported name;
+    ``None`` is the default bundled model. Unknown names get a one-line error saying what exists."""
+    if spec is None:
+        spec = DEFAULT_MODEL
+    path = Path(spec)
+    if path.exists():
+        return path
+    for table in (bundled_models(), imported_models()):
+        if spec in table:
+            return table[spec]
+    if spec in PUBLISHED:
+        raise ModelFolderError(f"{spec}: a published model that is not downloaded yet; "
+                               f"run `pocketgan import --published {spec}` first")
+    known = sorted(bundled_models()) + sorted(imported_models())
+    raise ModelFolderError(f"{spec}: no such model folder or model name (known names: {', '.join(known) or 'none'}; "
+                           "`pocketgan models` lists them)")
+
+
+def import_published(name: str, progress: bool = True, catalogue: dict[str, PublishedCheckpoint] | None = None,
+                     force: bool = False) -> Path:
+    """Download published checkpoint ``name`` and convert it into ``<model home>/models/name``."""
+    from ..data.download import fetch
+    from .importing import import_reference
+
+    catalogue = PUBLISHED if catalogue is None else catalogue
+    if name not in catalogue:
+        raise ModelFolderError(f"unknown published model {name!r}; choose one of: {', '.join(sorted(catalogue))}")
+    src = catalogue[name]
+    out = model_home() / "models" / name
+    if (out / CONFIG_NAME).is_file() and not force:
+        read_model_config(out)  # a damaged folder is an error, not a silent success
+        return out
+    pth = fetch(src.url, model_home() / "downloads" / f"{name.replace('/', '--')}.pth", src.sha256, progress,
+                hint="download the .pth by hand and convert it with `pocketgan import FILE --out FOLDER`")
+    gen = dict(src.generator)
+    arch = gen.pop("arch")
+    try:
+        import_reference(pth, out, arch, "G_A", **gen)
+    except ModelFolderError as e:
+        pth.unlink(missing_ok=True)  # a broken download: fetch it anew next time
+        raise ModelFolderError(f"{src.url}: {e}") from None
+    config = read_model_config(out)
+    config["source"] = {"G_A": src.url}
+    config["published"] = {"name": name, "url": src.url, "by": "junyanz/pytorch-CycleGAN-and-pix2pix"}
+    from ..fileio import atomic_write_json
+
+    atomic_write_json(out / CONFIG_NAME, config)
+    pth.unlink()
+    return out
+
+
+def _describe(name: str, folder: Path, kind: str) -> dict:
+    try:
+        config = read_model_config(folder)
+    except ModelFolderError as e:
+        return {"name": name, "kind": kind, "directions": [], "generator": "?", "bytes": None, "path": str(folder),
+                "about": f"unusable: {e}"}
+    gens = config["generators"]
+    first = next(iter(gens.values()))
+    arch = f"{first['name']}(ngf={first.get('ngf', '?')})" + (" residual" if first.get("residual") else "")
+    about = config.get("description") or config.get("published", {}).get("url") or str(folder)
+    return {"name": name, "kind": kind, "directions": [d for d, slot in DIRECTIONS.items() if slot in gens],
+            "generator": arch, "bytes": sum(p.stat().st_size for p in folder.glob("G_*.safetensors")),
+            "path": str(folder), "about": about}
+
+
+def list_models(include_published: bool = False) -> list[dict]:
+    """Rows for `pocketgan models`: bundled, then imported, then (optionally) published but not imported."""
+    rows = [_describe(n, p, "bundled") for n, p in bundled_models().items()]
+    imported = imported_models()
+    rows += [_describe(n, p, "imported") for n, p in imported.items()]
+    if include_published:
+        for name, src in sorted(PUBLISHED.items()):
+            if name not in imported:
+                g = src.generator
+                rows.append({"name": name, "kind": "published", "directions": ["AtoB"],
+                             "generator": f"{g['arch']}(ngf={g['ngf']})", "bytes": None, "path": None,
+                             "about": f"`pocketgan import --published {name}` ({src.url})"})
+    return rows

@@ -1,0 +1,94 @@
+"""Turn a trained run into a model shipped inside the package (pocketgan/pretrained/NAME/).
+
+Copies only the generators (safetensors) and writes config.json with a ``model_card`` (data, steps,
+image size, training time, hardware, measured FID/KID beside doing nothing, from the eval.json of
+``pocketgan evaluate --direction both``) and a README.md that says the same in prose. Nothing else
+from the run (samples, checkpoints: they may show dataset images) is copied.
+
+    python scripts/bundle_model.py runs/bundled --name summer2winter --eval runs/bundled/eval.json \
+        --data summer2winter_yosemite --hardware "AMD EPYC, 1 CPU thread" \
+        --description "summer <-> winter (Yosemite), mobile_resnet_9blocks ngf=16"
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from pocketgan.fileio import atomic_write_bytes, atomic_write_json, read_json
+from pocketgan.models.pretrained import read_model_config
+from pocketgan.models.zoo import BUNDLED_DIR
+from pocketgan.summary import describe
+
+
+def scores(eval_json: Path) -> dict:
+    out = {}
+    for key, r in read_json(eval_json).items():
+        out[key] = {"test_images": f"{r['n_source']} -> {r['n_target']}",
+                    "translated": {"kid_x1000": round(r["translated"]["kid_x1000"], 2),
+                                   "kid_x1000_std": round(r["translated"]["kid_x1000_std"], 2),
+                                   "fid": round(r["translated"]["fid"], 2)},
+                    "do_nothing": {"kid_x1000": round(r["do_nothing"]["kid_x1000"], 2),
+                                   "kid_x1000_std": round(r["do_nothing"]["kid_x1000_std"], 2),
+                                   "fid": round(r["do_nothing"]["fid"], 2)}}
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--eval", type=Path, required=True, help="eval.json of `pocketgan evaluate --direction both`")
+    p.add_argument("--data", required=True, help="dataset name for the card")
+    p.add_argument("--hardware", required=True)
+    p.add_argument("--description", required=True)
+    p.add_argument("--notes", default="", help="extra sentence(s) for the card")
+    args = p.parse_args()
+
+    config = read_model_config(args.run)
+    train_cfg = read_json(args.run / "train_config.json")
+    info = describe(args.run)
+    t = info.get("training", {})
+    out = BUNDLED_DIR / args.name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for slot in config["generators"]:
+        shutil.copyfile(args.run / f"{slot}.safetensors", out / f"{slot}.safetensors")
+    card = {
+        "data": f"{args.data}: trainA/trainB (unpaired); scores on testA/testB",
+        "steps": t.get("steps"), "epochs": t.get("epoch"),
+        "batch_size": train_cfg["batch_size"],
+        "image_size": f"random {train_cfg['crop_size']}x{train_cfg['crop_size']} crops ({train_cfg['preprocess']}) "
+                      "of the 256x256 photos; runs at any size",
+        "train_minutes": round(t.get("train_seconds", 0) / 60, 1),
+        "hardware": args.hardware,
+        "objective": f"CycleGAN (lambda_A=lambda_B={train_cfg['lambda_A']}, identity {train_cfg['lambda_identity']}, "
+                     f"{train_cfg['gan_mode']}, pool {train_cfg['pool_size']})",
+        "evaluation": scores(args.eval),
+        "notes": args.notes,
+    }
+    config["description"] = args.description
+    config["model_card"] = card
+    config.pop("training", None)  # run-folder bookkeeping; the card says it for users
+    atomic_write_json(out / "config.json", config)
+
+    lines = [f"# {args.name} (bundled with pocketgan)", "", args.description, "",
+             f"- Data: {card['data']}", f"- Training: {card['steps']} steps, batch {card['batch_size']}, "
+             f"{card['image_size']}; {card['train_minutes']} min on {card['hardware']}", f"- Objective: {card['objective']}",
+             "", "| direction | test images | KID×1000 translated | KID×1000 do nothing | FID translated | FID do nothing |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for key, s in card["evaluation"].items():
+        tr, dn = s["translated"], s["do_nothing"]
+        lines.append(f"| {key} | {s['test_images']} | {tr['kid_x1000']} ± {tr['kid_x1000_std']} | "
+                     f"{dn['kid_x1000']} ± {dn['kid_x1000_std']} | {tr['fid']} | {dn['fid']} |")
+    if args.notes:
+        lines += ["", args.notes]
+    atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())
+    print(f"wrote {out}: {', '.join(sorted(x.name for x in out.iterdir()))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
