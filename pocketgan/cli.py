@@ -140,8 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-cache", action="store_true", help="recompute real-image features instead of using the cache")
     ev.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    rp = sub.add_parser("report", help="write runs/NAME/report.html: health checks, loss curves, samples, FID/KID, sizes, config")
-    rp.add_argument("run", help="run folder")
+    rp = sub.add_parser("report", help="write runs/NAME/report.html (health checks, loss curves, samples, FID/KID, sizes, "
+                                       "config), or a model's card and before/after page",
+                        description="For a run folder: runs/NAME/report.html. For a model (name such as summer2winter, or "
+                                    "folder): report-NAME.html with its model card, measured scores, size, and what it "
+                                    "does to pocketgan's synthetic scenes and to --images (your own photos).")
+    rp.add_argument("run", help="run folder, model folder or model name")
+    rp.add_argument("--images", help="folder of your own photos to show before/after (model reports)")
+    rp.add_argument("--out", help="HTML file to write (model reports; default: report-NAME.html)")
+    rp.add_argument("--figure", help="also save the before/after figure as this PNG (model reports)")
 
     sv = sub.add_parser("serve", help="serve the web app that translates photos on the phone (in the browser)",
                         description="Serve an installable web app (PWA) that translates camera photos on the device "
@@ -275,9 +282,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from pathlib import Path
 
-    print(f"wrote {build_report(args.run)}")
+    from .report import build_model_report, build_report
+
+    run = Path(args.run)
+    if (run / "metrics.jsonl").is_file() and not (args.images or args.out or args.figure):
+        print(f"wrote {build_report(run)}")
+        return 0
+    model = Path(_model(args.run))
+    photos = None
+    if args.images:
+        from .data.images import scan_folder
+
+        scan = scan_folder(args.images)
+        for line in scan.warnings():
+            print(f"warning: {line}", file=sys.stderr)
+        photos = scan.files[:6]
+    out = build_model_report(model, args.out or f"report-{model.name}.html", photos, args.figure)
+    print(f"wrote {out}" + (f" and {args.figure}" if args.figure else ""))
     return 0
 
 

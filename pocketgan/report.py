@@ -10,6 +10,8 @@ import json
 import math
 from pathlib import Path
 
+from PIL import Image
+
 from .fileio import atomic_write_bytes, read_json
 from .summary import describe
 
@@ -187,5 +189,92 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(run.name)} · pocketgan</title>"
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
     out = run / "report.html"
+    atomic_write_bytes(out, page.encode())
+    return out
+
+
+def translation_figure(model: str | Path, size: int = 256, photos: list[Path] | None = None, scenes: int = 3) -> Image.Image:
+    """Before/after pairs a model may be shown with: its own synthetic scenes (``render_scene``,
+    summer-style inputs for AtoB, winter-style for BtoA) and, if given, the user's own photos.
+    One row per input: input | translation, for each direction the model holds."""
+    from PIL import ImageDraw
+
+    from .data.images import load_image
+    from .data.synthetic import render_scene
+    from .inference.pipeline import TranslationPipeline
+    from .models.pretrained import DIRECTIONS, read_model_config
+
+    gens = read_model_config(model)["generators"]
+    directions = [d for d, slot in DIRECTIONS.items() if slot in gens]
+    inputs = {"AtoB": [render_scene(s, size, "A") for s in range(scenes)],
+              "BtoA": [render_scene(s, size, "B") for s in range(scenes)]}
+    for d in directions:
+        for p in photos or []:
+            im = load_image(p)
+            im.thumbnail((size, size))
+            inputs[d].append(im)
+    header = 16
+    rows = max(len(inputs[d]) for d in directions)
+    fig = Image.new("RGB", (2 * size * len(directions), header + rows * size), "white")
+    draw = ImageDraw.Draw(fig)
+    for c, d in enumerate(directions):
+        pipe = TranslationPipeline.from_pretrained(model, d, device="cpu", max_side=None)
+        draw.text((2 * c * size + 4, 2), f"{d}: input", fill="black")
+        draw.text(((2 * c + 1) * size + 4, 2), f"{d}: translated", fill="black")
+        for r, im in enumerate(inputs[d]):
+            fig.paste(im, (2 * c * size, header + r * size))
+            fig.paste(pipe(im), ((2 * c + 1) * size, header + r * size))
+    return fig
+
+
+def build_model_report(model: str | Path, out: str | Path, photos: list[Path] | None = None,
+                       figure: str | Path | None = None) -> Path:
+    """A report for a model folder (bundled, imported or trained): its card, sizes, and what it does
+    to synthetic scenes and to ``photos`` (the user's own, at run time). Nothing from a dataset."""
+    from .models.pretrained import read_model_config
+
+    model = Path(model)
+    config = read_model_config(model)
+    info = describe(model)
+    e = html.escape
+    fig = translation_figure(model, photos=photos)
+    if figure:
+        buf = io.BytesIO()
+        fig.save(buf, "PNG", optimize=True)
+        atomic_write_bytes(Path(figure), buf.getvalue())
+    buf = io.BytesIO()
+    fig.save(buf, "PNG")
+    parts = [f"<h1>pocketgan model: {e(model.name)}</h1>"]
+    if config.get("description"):
+        parts.append(f"<p>{e(config['description'])}</p>")
+    card = config.get("model_card")
+    if card:
+        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
+                       for k, v in card.items() if k != "evaluation")
+        parts.append(f"<h2>Model card</h2><table>{rows}</table>")
+        if card.get("evaluation"):
+            parts.append("<h2>Measured on the test split</h2><table><tr><th>direction / convention</th><th>images</th>"
+                         "<th>KID×1000 translated</th><th>KID×1000 do nothing</th><th>FID translated</th>"
+                         "<th>FID do nothing</th></tr>")
+            for key, s in card["evaluation"].items():
+                tr, dn = s["translated"], s["do_nothing"]
+                parts.append(f"<tr><td>{e(key)}</td><td>{e(s['test_images'])}</td><td>{tr['kid_x1000']} ± "
+                             f"{tr['kid_x1000_std']}</td><td>{dn['kid_x1000']} ± {dn['kid_x1000_std']}</td>"
+                             f"<td>{tr['fid']}</td><td>{dn['fid']}</td></tr>")
+            parts.append("</table>")
+    what = "pocketgan's synthetic scenes" + (" and your photos" if photos else "")
+    parts.append(f"<h2>What it does</h2><p>On {what} (no dataset images are shown):</p>"
+                 f'<img alt="before and after" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
+    parts.append("<h2>Size</h2><table><tr><th>net</th><th>architecture</th><th>params</th>"
+                 f"<th>GMACs @ {info['image_size']}²</th><th>MB (fp32)</th></tr>")
+    for name, n in info["networks"].items():
+        parts.append(f"<tr><td>{name}</td><td>{e(n['arch'])}</td><td>{n['params']:,}</td>"
+                     f"<td>{n['macs'] / 1e9:.2f}</td><td>{n['megabytes']:.1f}</td></tr>")
+    parts.append("</table>")
+    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(model.name)} · pocketgan</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    out = Path(out)
     atomic_write_bytes(out, page.encode())
     return out

@@ -37,7 +37,8 @@ def test_subpixel_rewrite_equals_conv_transpose(k, s, p, op):
     assert 10 * torch.log10(y.pow(2).mean() / (y - z).pow(2).mean()) > 100  # ~float epsilon; the bar is 40 dB
 
 
-@pytest.mark.parametrize("name,kw", [("resnet_9blocks", {}), ("unet_128", {"norm": "batch"}), ("mobile_resnet_6blocks", {})])
+@pytest.mark.parametrize("name,kw", [("resnet_9blocks", {}), ("unet_128", {"norm": "batch"}), ("mobile_resnet_6blocks", {}),
+                                     ("mobile_resnet_6blocks", {"residual": True})])
 def test_prepared_generators_compute_the_same(name, kw):
     g = lively(create_generator(name, ngf=4, init_gain=0.2, **kw))
     x = torch.rand(1, 3, 128, 128) * 2 - 1

@@ -121,3 +121,23 @@ def test_mobile_generators_are_export_friendly_and_small(name):
 def test_mobile_width_is_configurable():
     macs = [count_macs(create_generator("mobile_resnet_9blocks", ngf=n), (1, 3, 64, 64)) for n in (16, 32, 64)]
     assert macs[0] < macs[1] < macs[2]
+
+
+def test_residual_mobile_generator_starts_as_the_identity_and_learns():
+    g = create_generator("mobile_resnet_6blocks", ngf=8, residual=True)
+    assert g.config["residual"] is True
+    x = torch.rand(2, 3, 36, 52) * 2 - 1
+    assert torch.equal(g(x), x)  # exactly "do nothing" before training
+    target = torch.clamp(x * 0.5 + 0.3, -1, 1)  # a colour change the head must learn
+    opt = torch.optim.Adam(g.parameters(), 1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = (g(x) - target).abs().mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]  # the zero head gets gradients: it moves off the identity
+    assert g(torch.full((1, 3, 8, 8), 5.0)).max() <= 1  # outputs stay in [-1, 1]
+    with pytest.raises(ValueError, match="as many output channels"):
+        create_generator("mobile_resnet_6blocks", out_channels=1, residual=True)

@@ -161,3 +161,17 @@ def test_exports_of_the_bundled_model_go_to_the_model_home(model_home):
     assert path == model_home / "exports" / "summer2winter" / "G_A_64.onnx"
     assert not (zoo.BUNDLED_DIR / "summer2winter" / "export").exists()  # the package folder is left alone
     assert card["parity_vs_pytorch"]["psnr_db"] > 40
+
+
+def test_model_report_shows_synthetic_scenes_and_the_users_photos(tmp_path, capsys):
+    photos = tmp_path / "mine"
+    photos.mkdir()
+    Image.new("RGB", (90, 60), (60, 150, 70)).save(photos / "garden.jpg")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8not really")
+    out, fig = tmp_path / "r.html", tmp_path / "fig.png"
+    assert cli.main(["report", "summer2winter", "--images", str(photos), "--out", str(out), "--figure", str(fig)]) == 0
+    assert "broken.jpg" in capsys.readouterr().err  # a bad photo is named and skipped
+    page = out.read_text()
+    assert "Model card" in page and "do nothing" in page and "synthetic scenes and your photos" in page
+    im = Image.open(fig)
+    assert im.size == (4 * 256, 16 + 4 * 256)  # 2 directions x (input | translated); 3 scenes + 1 photo
