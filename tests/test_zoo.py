@@ -175,3 +175,20 @@ def test_model_report_shows_synthetic_scenes_and_the_users_photos(tmp_path, caps
     assert "Model card" in page and "do nothing" in page and "synthetic scenes and your photos" in page
     im = Image.open(fig)
     assert im.size == (4 * 256, 16 + 4 * 256)  # 2 directions x (input | translated); 3 scenes + 1 photo
+
+
+def test_serve_defaults_to_the_bundled_model(model_home):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("onnxruntime")
+    from fastapi.testclient import TestClient
+
+    from pocketgan.app.server import create_app
+
+    with TestClient(create_app(cli._model(None))) as c:
+        card = c.get("/api/model").json()
+        assert set(card["directions"]) == {"AtoB", "BtoA"}
+        buf = io.BytesIO()
+        Image.new("RGB", (48, 32), (80, 150, 60)).save(buf, "PNG")
+        r = c.post("/api/translate?direction=BtoA", files={"image": ("p.png", buf.getvalue(), "image/png")})
+        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 32)
+    assert (model_home / "exports" / "summer2winter").is_dir()  # not inside the package

@@ -65,6 +65,8 @@ class ServedModel:
             "directions": list(self.directions),
             "generators": generators,
             "training": self.config.get("training"),
+            "description": self.config.get("description"),
+            "model_card": self.config.get("model_card"),  # bundled models: data, steps, measured FID/KID
             "models": {d: {"url": f"models/{s.url_name}", "bytes": s.path.stat().st_size, "sha256": s.sha256,
                            "card": public(s.card)} for d, s in self.directions.items()},
         }
