@@ -93,6 +93,8 @@ def resolve_model(spec: str | None) -> Path:
     for table in (bundled_models(), imported_models()):
         if spec in table:
             return table[spec]
+    if path.suffix in (".onnx", ".tflite") or path.is_absolute():
+        return path  # clearly a file path: the loader's own error names what is missing
     if spec in PUBLISHED:
         raise ModelFolderError(f"{spec}: a published model that is not downloaded yet; "
                                f"run `pocketgan import --published {spec}` first")
