@@ -238,9 +238,10 @@ def build_model_report(model: str | Path, out: str | Path, photos: list[Path] | 
     info = describe(model)
     e = html.escape
     fig = translation_figure(model, photos=photos)
-    if figure:
+    if figure:  # PNG, or JPEG by the file's suffix (smaller, e.g. for a README)
         buf = io.BytesIO()
-        fig.save(buf, "PNG", optimize=True)
+        jpeg = Path(figure).suffix.lower() in (".jpg", ".jpeg")
+        fig.save(buf, "JPEG" if jpeg else "PNG", **({"quality": 88} if jpeg else {"optimize": True}))
         atomic_write_bytes(Path(figure), buf.getvalue())
     buf = io.BytesIO()
     fig.save(buf, "PNG")
