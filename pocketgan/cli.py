@@ -340,7 +340,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"{'name':34} {'kind':9} {'directions':11} {'generator':34} {'MB':>6}  where / about")
     for r in rows:
         mb = f"{r['bytes'] / 1e6:.1f}" if r.get("bytes") else ""
-        print(f"{r['name']:34} {r['kind']:9} {','.join(r['directions']):11} {r['generator']:34} {mb:>6}  {r['about']}")
+        about = r["about"] if len(r["about"]) <= 90 or r["kind"] == "published" else r["about"][:89] + "…"
+        print(f"{r['name']:34} {r['kind']:9} {','.join(r['directions']):11} {r['generator']:34} {mb:>6}  {about}")
     if not args.published:
         print("(`pocketgan models --published` also lists the published checkpoints `pocketgan import --published NAME` fetches)")
     return 0
