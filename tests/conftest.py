@@ -32,7 +32,8 @@ def tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
     """A CycleGAN small enough for a unit test: ~10 ms per step on 2 cores."""
     base = dict(data=str(data) if data else None, runs_dir=str(runs), name="t", netG="resnet_6blocks", ngf=4, ndf=4,
                 load_size=36, crop_size=32, batch_size=2, n_epochs=1, n_epochs_decay=1, pool_size=3,
-                log_every=2, sample_every=3, checkpoint_every=0, progress=False, workers=0)
+                log_every=2, sample_every=3, checkpoint_every=0, progress=False, workers=0,
+                amp="off")  # fp32 whatever the CPU: results must not depend on the test machine's bf16 support
     base.update(overrides)
     return TrainConfig(**base)
 
