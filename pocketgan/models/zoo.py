@@ -61,8 +61,8 @@ def _folders(root: Path) -> dict[str, Path]:
     """name -> folder for every model folder under ``root`` (names may hold one '/', e.g. pix2pix/x)."""
     if not root.is_dir():
         return {}
-    return {str(p.parent.relative_to(root)): p.parent for p in sorted(root.glob(f"*/{CONFIG_NAME}"))} | \
-           {str(p.parent.relative_to(root)): p.parent for p in sorted(root.glob(f"*/*/{CONFIG_NAME}"))}
+    configs = sorted([*root.glob(f"*/{CONFIG_NAME}"), *root.glob(f"*/*/{CONFIG_NAME}")])
+    return {p.parent.relative_to(root).as_posix(): p.parent for p in configs}
 
 
 def bundled_models() -> dict[str, Path]:

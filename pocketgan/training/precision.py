@@ -18,8 +18,6 @@ INIT_SCALE = 2.0 ** 16  # torch's default: too high at first for most nets; it h
 class Precision:
     """Pass-through for fp32 and bf16 (no loss scaling)."""
 
-    scaled = False
-
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
@@ -38,8 +36,6 @@ class Precision:
 
 class LossScaledPrecision(Precision):
     """fp16: dynamic loss scaling with ``torch.amp.GradScaler`` (its state goes into checkpoints)."""
-
-    scaled = True
 
     def __init__(self, device_type: str, init_scale: float | None = None) -> None:
         self.scaler = torch.amp.GradScaler(device_type, init_scale=init_scale or INIT_SCALE)
