@@ -132,6 +132,24 @@ def health_checks(metrics: list[dict], evals: list[dict], results: dict | None =
     return checks
 
 
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+         "img{max-width:100%}img.grid{image-rendering:pixelated;width:min(100%,900px)}figure{margin:1em 0}")
+
+
+def _page(title: str, parts: list[str]) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)} · pocketgan</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _size_table(info: dict, heading: str) -> str:
+    """Params, GMACs and MB of each network, from :func:`pocketgan.summary.describe`."""
+    rows = "".join(f"<tr><td>{name}</td><td>{html.escape(n['arch'])}</td><td>{n['params']:,}</td>"
+                   f"<td>{n['macs'] / 1e9:.2f}</td><td>{n['megabytes']:.1f}</td></tr>" for name, n in info["networks"].items())
+    return (f"<h2>{heading}</h2><table><tr><th>net</th><th>architecture</th><th>params</th>"
+            f"<th>GMACs @ {info['image_size']}²</th><th>MB (fp32)</th></tr>{rows}</table>")
+
+
 def build_report(run: str | Path, max_grids: int = 8) -> Path:
     run = Path(run)
     info = describe(run)
@@ -174,20 +192,11 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
             data = base64.b64encode(g.read_bytes()).decode()
             parts.append(f'<figure><figcaption>step {int(g.stem.split("_")[1]):,}</figcaption>'
                          f'<img class="grid" alt="{e(g.name)}" src="data:image/png;base64,{data}"></figure>')
-    parts.append("<h2>Model size</h2><table><tr><th>net</th><th>architecture</th><th>params</th>"
-                 f"<th>GMACs @ {info['image_size']}²</th><th>MB (fp32)</th></tr>")
-    for name, n in info["networks"].items():
-        parts.append(f"<tr><td>{name}</td><td>{e(n['arch'])}</td><td>{n['params']:,}</td>"
-                     f"<td>{n['macs'] / 1e9:.2f}</td><td>{n['megabytes']:.1f}</td></tr>")
-    parts.append("</table>")
+    parts.append(_size_table(info, "Model size"))
     if info.get("config"):
         rows = "".join(f"<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>" for k, v in info["config"].items())
         parts.append(f"<h2>Config</h2><table>{rows}</table>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             "img{max-width:100%}img.grid{image-rendering:pixelated;width:min(100%,900px)}figure{margin:1em 0}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(run.name)} · pocketgan</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    page = _page(run.name, parts)
     out = run / "report.html"
     atomic_write_bytes(out, page.encode())
     return out
@@ -266,16 +275,8 @@ def build_model_report(model: str | Path, out: str | Path, photos: list[Path] | 
     what = "pocketgan's synthetic scenes" + (" and your photos" if photos else "")
     parts.append(f"<h2>What it does</h2><p>On {what} (no dataset images are shown):</p>"
                  f'<img alt="before and after" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">')
-    parts.append("<h2>Size</h2><table><tr><th>net</th><th>architecture</th><th>params</th>"
-                 f"<th>GMACs @ {info['image_size']}²</th><th>MB (fp32)</th></tr>")
-    for name, n in info["networks"].items():
-        parts.append(f"<tr><td>{name}</td><td>{e(n['arch'])}</td><td>{n['params']:,}</td>"
-                     f"<td>{n['macs'] / 1e9:.2f}</td><td>{n['megabytes']:.1f}</td></tr>")
-    parts.append("</table>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}img{max-width:100%}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(model.name)} · pocketgan</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    parts.append(_size_table(info, "Size"))
+    page = _page(model.name, parts)
     out = Path(out)
     atomic_write_bytes(out, page.encode())
     return out

@@ -11,7 +11,8 @@ from pocketgan.training.checkpoint import load_checkpoint
 from pocketgan.training.config import TrainConfig
 from pocketgan.training import fast_path, precision
 from pocketgan.training.checkpoint import read_checkpoint_meta
-from pocketgan.training.trainer import CHECKPOINT, FastPath, TrainingError, resolve_fast_path, resume, train
+from pocketgan.training.fast_path import FastPath, resolve_fast_path
+from pocketgan.training.trainer import CHECKPOINT, TrainingError, resume, train
 
 from conftest import tiny_config
 

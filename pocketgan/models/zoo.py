@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import atomic_write_json
 from .pretrained import CONFIG_NAME, DIRECTIONS, ModelFolderError, read_model_config
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -103,18 +104,16 @@ def resolve_model(spec: str | None) -> Path:
                            "`pocketgan models` lists them)")
 
 
-def import_published(name: str, progress: bool = True, catalogue: dict[str, PublishedCheckpoint] | None = None,
-                     force: bool = False) -> Path:
+def import_published(name: str, progress: bool = True) -> Path:
     """Download published checkpoint ``name`` and convert it into ``<model home>/models/name``."""
     from ..data.download import fetch
     from .importing import import_reference
 
-    catalogue = PUBLISHED if catalogue is None else catalogue
-    if name not in catalogue:
-        raise ModelFolderError(f"unknown published model {name!r}; choose one of: {', '.join(sorted(catalogue))}")
-    src = catalogue[name]
+    if name not in PUBLISHED:
+        raise ModelFolderError(f"unknown published model {name!r}; choose one of: {', '.join(sorted(PUBLISHED))}")
+    src = PUBLISHED[name]
     out = model_home() / "models" / name
-    if (out / CONFIG_NAME).is_file() and not force:
+    if (out / CONFIG_NAME).is_file():
         read_model_config(out)  # a damaged folder is an error, not a silent success
         return out
     pth = fetch(src.url, model_home() / "downloads" / f"{name.replace('/', '--')}.pth", src.sha256, progress,
@@ -129,8 +128,6 @@ def import_published(name: str, progress: bool = True, catalogue: dict[str, Publ
     config = read_model_config(out)
     config["source"] = {"G_A": src.url}
     config["published"] = {"name": name, "url": src.url, "by": "junyanz/pytorch-CycleGAN-and-pix2pix"}
-    from ..fileio import atomic_write_json
-
     atomic_write_json(out / CONFIG_NAME, config)
     pth.unlink()
     return out

@@ -44,7 +44,7 @@ from .config import TrainConfig
 from .cyclegan import CycleGAN
 from .distill import Distillation
 from .pix2pix import Pix2Pix
-from .fast_path import FastPath, prepare_task, resolve_fast_path, run_step, set_adam_impl, training_nets
+from .fast_path import prepare_task, resolve_fast_path, run_step, set_adam_impl, training_nets
 from .samples import fixed_examples, save_grid
 from .schedule import linear_decay, load_scheduler_state, scheduler_state
 
