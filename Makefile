@@ -1,6 +1,9 @@
 # Two commands do all set-up on a fresh machine (no network beyond the package registries):
 #   make demo   - create .venv, install pocketgan, train + evaluate on the built-in toy dataset
-#   make test   - create .venv, install pocketgan with its test extras, run the test suite
+#   make test   - create .venv, install pocketgan with its test extras, run the test suite (all of it)
+# Also (each installs first, like `make test`):
+#   make test-fast - the suite without the tests marked slow (Inception, DDP, subprocess CLI, browser)
+#   make lint      - ruff (its configuration is in pyproject.toml)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -11,7 +14,7 @@ TORCH  ?= torch==2.13.0
 WEB_BUILT   := pocketgan/app/static/build.json
 WEB_SOURCES := web/package.json web/package-lock.json web/.npmrc web/build.mjs web/icons.mjs $(wildcard web/src/*)
 
-.PHONY: demo test install clean web
+.PHONY: demo test test-fast lint install clean web
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +36,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check pocketgan tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) runs web/node_modules pocketgan/app/static

@@ -18,19 +18,20 @@ import numpy as np
 import torch
 
 from pocketgan.data.images import load_image, scan_folder
-from pocketgan.evaluation.evaluate import FOLDERS, evaluate
+from pocketgan.directions import get_direction
+from pocketgan.evaluation.evaluate import evaluate
 from pocketgan.evaluation.metrics import psnr
 from pocketgan.inference.pipeline import TranslationPipeline
-from pocketgan.models.pretrained import DIRECTIONS, load_generator
+from pocketgan.models.pretrained import load_generator
 from pocketgan.models.profile import count_macs, count_parameters
 
 
 def imitation_psnr(teacher: Path, student: Path, data: Path, direction: str, max_side: int | None, n: int) -> float:
     """Mean PSNR (dB) of the student's translation against the teacher's, on the first n test inputs."""
-    slot = DIRECTIONS[direction]
+    slot = get_direction(direction).slot
     t = TranslationPipeline(load_generator(teacher, slot), device="cpu", max_side=max_side)
     s = TranslationPipeline(load_generator(student, slot), device="cpu", max_side=max_side)
-    images = [load_image(p) for p in scan_folder(data / FOLDERS[direction][0]).files[:n]]
+    images = [load_image(p) for p in scan_folder(data / get_direction(direction).folders("test")[0]).files[:n]]
     return float(np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in zip(t.translate_many(images), s.translate_many(images))]))
 
 
@@ -42,7 +43,7 @@ def resolution_baseline(data: Path, direction: str, max_side: int, max_images: i
     from pocketgan.evaluation.evaluate import cached_features, load_decodable, quality
     from pocketgan.evaluation.inception import inception_features
 
-    src, dst = (data / f for f in FOLDERS[direction])
+    src, dst = (data / f for f in get_direction(direction).folders("test"))
     _, images = load_decodable(scan_folder(src).files[:max_images])
     targets, target_images = load_decodable(scan_folder(dst).files[:max_images])
     blurred = []
@@ -70,7 +71,7 @@ def main() -> int:
     max_side = args.max_size or None
     models = {"teacher": args.teacher, "student": args.student}
     models.update(dict(a.split("=", 1) for a in args.also))
-    slot = DIRECTIONS[args.direction]
+    slot = get_direction(args.direction).slot
     rows, do_nothing = {}, None
     for name, folder in models.items():
         r = evaluate(folder, args.data, args.direction, max_images=args.max_images, progress=False, max_side=max_side)

@@ -49,13 +49,15 @@ def main() -> int:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pocketgan.export.onnx import OnnxRunner, export_onnx
+    from pocketgan.errors import MissingDependency
+    from pocketgan.export.onnx import export_onnx
+    from pocketgan.inference.runners import LiteRTRunner, OnnxRunner
     litert = None
     if not args.skip_litert:
         try:
             from pocketgan.export import litert
             litert.require_litert()
-        except ImportError:
+        except MissingDependency:
             litert = None
     s = args.size
     image = np.asarray(render_scene(1, s, "A"), dtype=np.uint8)[None]
@@ -86,7 +88,7 @@ def main() -> int:
                     path = Path(tmp) / f"{label}_{q}.tflite"
                     try:
                         litert.export_litert(g, path, s, q, calib if q == "int8" else None)
-                        runner = litert.LiteRTRunner(path)
+                        runner = LiteRTRunner(path)
                         rows.append((f"litert {q or 'fp32'}", path.stat().st_size / 1e6, median_ms(lambda: runner(image), args.runs)))
                     except Exception as e:  # report, keep measuring the rest
                         rows.append((f"litert {q or 'fp32'}: {type(e).__name__}", None, float("nan")))

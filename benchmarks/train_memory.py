@@ -38,23 +38,24 @@ def child(args: argparse.Namespace) -> None:
 
     from pocketgan.training.config import TrainConfig
     from pocketgan.training.cyclegan import CycleGAN
-    from pocketgan.training.fast_path import prepare_task, resolve_fast_path, run_step, training_nets
+    from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cfg = TrainConfig(data="-", netG=args.netG, ngf=args.ngf, crop_size=args.size, batch_size=args.batch,
                       grad_checkpoint=args.checkpoint)
+    fast = resolve_fast_path(cfg, device)
     torch.manual_seed(0)
-    task = CycleGAN(cfg, device)
+    task = CycleGAN(cfg, device, optimizer_factory(cfg, fast))
     if args.checkpoint:
         for net in task.generators.values():
             net.set_grad_checkpointing(True)
-    fast = resolve_fast_path(cfg, device)
     prepare_task(task, fast, device)
     nets = training_nets(task, fast.compile)
     gen = torch.Generator().manual_seed(1)
-    batch = lambda: {d: (torch.rand(args.batch, 3, args.size, args.size, generator=gen) * 2 - 1) for d in "AB"}
+    def batch():
+        return {d: (torch.rand(args.batch, 3, args.size, args.size, generator=gen) * 2 - 1) for d in "AB"}
     base = _rss_mb()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -49,7 +49,7 @@ import torch
 from pocketgan.training import distributed
 from pocketgan.training.config import TrainConfig
 from pocketgan.training.cyclegan import CycleGAN
-from pocketgan.training.fast_path import prepare_task, resolve_fast_path, run_step, training_nets
+from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
 
 from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 
@@ -97,8 +97,9 @@ def unwrap(net: torch.nn.Module) -> torch.nn.Module:
 
 def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
     cfg = TrainConfig(data="-", pool_size=args.pool_size, batch_size=args.batch)
+    fast = resolve_fast_path(cfg, device)
     ours = CycleGAN(cfg, device)
-    fast_task = CycleGAN(cfg, device)
+    fast_task = CycleGAN(cfg, device, optimizer_factory(cfg, fast))
     candidates = {}
     if args.reference:
         ref = reference_model(args.reference, device, args.pool_size)
@@ -106,7 +107,6 @@ def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
             ours.nets[k].load_state_dict(unwrap(getattr(ref, "net" + k)).state_dict())
     for k in NETS:
         fast_task.nets[k].load_state_dict(ours.nets[k].state_dict())
-    fast = resolve_fast_path(cfg, device)
     prepare_task(fast_task, fast, device)
     fast_nets = training_nets(fast_task, fast.compile)
     print(f"# fast path on {device}: {fast}", flush=True)
@@ -204,7 +204,8 @@ def _ddp_worker(rank: int, size: int, threads: int, args: argparse.Namespace, ou
         for name in NETS:  # the task only trains, nothing is saved: the replicas can replace the nets
             task.nets[name] = distributed.wrap(task.nets[name], ctx, torch.device("cpu"))
         gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
-        batch = lambda: {d: torch.rand(1, 3, size, size, generator=gen) * 2 - 1 for d in "AB"}
+        def batch():
+            return {d: torch.rand(1, 3, size, size, generator=gen) * 2 - 1 for d in "AB"}
         for _ in range(args.warmup):
             task.train_step(batch())
         inputs = [batch() for _ in range(args.steps)]

@@ -20,7 +20,9 @@ from .inference.pipeline import TranslationPipeline
 from .inference.translate import translate_files
 from .models.pretrained import build_generator, load_generator, read_model_config
 from .training.config import TrainConfig, config_for
-from .training.trainer import Trainer, new_run_dir
+from .training.loop import Trainer
+from .training.objectives import get_objective
+from .training.run import new_run_dir
 
 
 def demo_config(runs_dir: str, data: Path, epochs: int, model: str = "cyclegan") -> TrainConfig:
@@ -38,12 +40,13 @@ def mean_psnr(pipe: TranslationPipeline, sources: list[Path], targets: list[Path
 
 
 def run_demo(runs_dir: str = "runs", epochs: int = 8, progress: bool = True, model: str = "cyclegan") -> dict:
-    paired = model == "pix2pix"
+    spec = get_objective(model)
+    paired = spec.paired
     data = make_synthetic_dataset(Path(runs_dir) / "data" / ("toy_seasons_paired" if paired else "toy_seasons"),
                                   paired=paired)
     cfg = demo_config(runs_dir, data, epochs, model)
     cfg.progress = progress
-    run = new_run_dir(cfg, base="demo_pix2pix" if paired else "demo")
+    run = new_run_dir(cfg, base="demo" if model == "cyclegan" else f"demo_{model}")
     cfg.name = run.name
     print(f"toy seasons dataset in {data} (200 summer + 200 winter training scenes, "
           f"{'paired' if paired else 'unpaired'}; 32 test pairs)")
@@ -55,18 +58,20 @@ def run_demo(runs_dir: str = "runs", epochs: int = 8, progress: bool = True, mod
 
     test_a, test_b = scan_folder(data / "testA").files, scan_folder(data / "testB").files
     rows = []
-    slots = read_model_config(run)["generators"]
-    for direction, slot, src, dst in (("A->B summer->winter", "G_A", test_a, test_b),
-                                      ("B->A winter->summer", "G_B", test_b, test_a)):
-        if slot not in slots:  # pix2pix learns one direction
-            continue
-        trained = TranslationPipeline(load_generator(run, slot))
+    tests = {"A": test_a, "B": test_b}
+    seasons = {"A": "summer", "B": "winter"}
+    for d in spec.directions(cfg.direction):  # both, or the one a one-way objective learns
+        src, dst = tests[d.source], tests[d.target]
+        direction = f"{d.source}->{d.target} {seasons[d.source]}->{seasons[d.target]}"
+        trained = TranslationPipeline(load_generator(run, d.slot))
         torch.manual_seed(cfg.seed)
-        untrained = TranslationPipeline(build_generator(read_model_config(run)["generators"][slot]))
+        untrained = TranslationPipeline(build_generator(read_model_config(run)["generators"][d.slot]))
         nothing = float(np.mean([psnr(np.asarray(load_image(s)), np.asarray(load_image(t))) for s, t in zip(src, dst)]))
         rows.append((direction, nothing, mean_psnr(untrained, src, dst), mean_psnr(trained, src, dst)))
     out_dir = run / "test_translations"
-    translate_files(TranslationPipeline(load_generator(run, "G_A")), [str(data / "testA")], out_dir, progress=False)
+    first = spec.directions(cfg.direction)[0]
+    translate_files(TranslationPipeline(load_generator(run, first.slot)), [str(data / first.folders()[0])], out_dir,
+                    progress=False)
 
     print(f"\ntrained {summary['steps']} steps in {train_s:.0f} s; samples in {run / 'samples'}, "
           f"test translations in {out_dir}")

@@ -12,15 +12,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from .directions import DIRECTION_NAMES
 from .fileio import atomic_write_bytes, read_json
 from .summary import describe
-
-LOSS_GROUPS = {"cyclegan": [("adversarial (generators)", ("G_A", "G_B")), ("discriminators", ("D_A", "D_B")),
-                            ("cycle (x lambda)", ("cycle_A", "cycle_B")), ("identity", ("idt_A", "idt_B"))],
-               "distill": [("imitating the teacher (x lambda)", ("recon", "distill")),
-                           ("adversarial", ("G_gan", "D"))]}
-# the loss that must fall for training to be working, per objective
-PROGRESS_LOSSES = {"cyclegan": ("cycle_A", "cycle_B"), "distill": ("recon",)}
+from .training.objectives import ObjectiveSpec, get_objective
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -41,16 +36,24 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _objective(metrics: list[dict]) -> str:
-    return "distill" if any("recon" in m for m in metrics) else "cyclegan"
+def run_objective(run: Path) -> ObjectiveSpec:
+    """The registry entry of the objective a run folder trained (from its train_config.json)."""
+    from .training.run import RunFolder, TrainingError
+
+    folder = RunFolder(run)
+    try:
+        name = read_json(folder.config)["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise TrainingError(f"{folder.config}: missing or unreadable; not a pocketgan run folder") from None
+    return get_objective(name)
 
 
-def loss_figure(metrics: list[dict]) -> str:
+def loss_figure(metrics: list[dict], spec: ObjectiveSpec) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = LOSS_GROUPS[_objective(metrics)]
+    groups = spec.loss_groups
     fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4 * (len(groups) + 1), 3.2))
     steps = [m["step"] for m in metrics]
     for ax, (title, keys) in zip(axes, groups):
@@ -77,7 +80,7 @@ def eval_figure(evals: list[dict]) -> str:
 
     fig, (k_ax, f_ax) = plt.subplots(1, 2, figsize=(9, 3.2))
     steps = [e["step"] for e in evals]
-    for d in ("AtoB", "BtoA"):
+    for d in DIRECTION_NAMES:
         if d not in evals[0]:
             continue
         k_ax.errorbar(steps, [e[d]["kid_x1000"] for e in evals], yerr=[e[d]["kid_x1000_std"] for e in evals],
@@ -94,8 +97,12 @@ def eval_figure(evals: list[dict]) -> str:
     return data
 
 
-def health_checks(metrics: list[dict], evals: list[dict], results: dict | None = None) -> list[tuple[str, str]]:
-    """(status, message) pairs: 'ok', 'warn' or 'bad'. ``results``: eval.json of `pocketgan evaluate`."""
+def health_checks(metrics: list[dict], evals: list[dict], results: dict | None = None,
+                  spec: ObjectiveSpec | None = None) -> list[tuple[str, str]]:
+    """(status, message) pairs: 'ok', 'warn' or 'bad'. ``results``: eval.json of `pocketgan evaluate`;
+    ``spec``: the run's objective (default CycleGAN), whose registry entry names the losses that
+    must fall and the discriminators' losses."""
+    spec = spec or get_objective("cyclegan")
     checks: list[tuple[str, str]] = []
     for key, r in (results or {}).items():  # the decisive one: better than not translating at all?
         t, n = r["translated"]["kid_x1000"], r["do_nothing"]["kid_x1000"]
@@ -109,17 +116,22 @@ def health_checks(metrics: list[dict], evals: list[dict], results: dict | None =
         checks.append(("bad", "a loss became NaN/inf: training diverged"))
     n = max(1, len(metrics) // 10)
     first, last = metrics[:n], metrics[-n:]
-    mean = lambda rows, k: sum(r[k] for r in rows) / len(rows)
-    for k in PROGRESS_LOSSES[_objective(metrics)]:
+    def mean(rows: list[dict], k: str) -> float:
+        return sum(r[k] for r in rows) / len(rows)
+
+    for k in spec.health_losses:
+        if k not in first[0] or k not in last[0]:
+            continue
         a, b = mean(first, k), mean(last, k)
         drop = (a - b) / a * 100 if a else 0.0
         status = "ok" if drop > 30 else ("warn" if drop > 0 else "bad")
-        trend = f"{drop:.0f}% lower: reconstructions improve" if drop > 0 else f"{-drop:.0f}% higher: reconstructions do not improve"
+        trend = f"{drop:.0f}% lower: the generator learns" if drop > 0 else f"{-drop:.0f}% higher: the generator does not learn"
         checks.append((status, f"{k} loss {a:.3f} → {b:.3f} ({trend})"))
-    for k in ("D_A", "D_B", "D"):
-        if k not in last[0]:
+    for keys in spec.discriminator_losses:
+        if any(k not in last[0] for k in keys):
             continue
-        d = mean(last, k)
+        k = " + ".join(keys)
+        d = sum(mean(last, key) for key in keys) / len(keys)
         if d < 0.02:
             checks.append(("warn", f"{k} loss {d:.3f}: the discriminator wins outright; the generator may have collapsed"))
         else:
@@ -152,6 +164,7 @@ def _size_table(info: dict, heading: str) -> str:
 
 def build_report(run: str | Path, max_grids: int = 8) -> Path:
     run = Path(run)
+    spec = run_objective(run)
     info = describe(run)
     metrics = [m for m in read_jsonl(run / "metrics.jsonl") if "lr" in m]
     evals = read_jsonl(run / "eval.jsonl")
@@ -160,19 +173,19 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
         idx = sorted({round(i * (len(grids) - 1) / (max_grids - 1)) for i in range(max_grids)})
         grids = [grids[i] for i in idx]
     e = html.escape
-    parts = [f"<h1>pocketgan run: {e(run.name)}</h1>"]
+    parts = [f"<h1>pocketgan run: {e(run.name)}</h1><p>objective: {e(spec.name)} — {e(spec.summary)}</p>"]
     t = info.get("training") or {}
     if "of_total_steps" in t:
         parts.append(f"<p>{t['steps']:,} of {t['of_total_steps']:,} steps; {t['train_seconds'] / 60:.1f} min of training steps.</p>")
     eval_json = run / "eval.json"
     results = read_json(eval_json) if eval_json.is_file() else {}
     parts.append("<h2>Health checks</h2><ul>")
-    for status, msg in health_checks(metrics, evals, results):
+    for status, msg in health_checks(metrics, evals, results, spec):
         color = {"ok": "#1a7f37", "warn": "#b26a00", "bad": "#c62828"}[status]
         parts.append(f'<li><b style="color:{color}">{status.upper()}</b> {e(msg)}</li>')
     parts.append("</ul>")
     if metrics:
-        parts.append(f'<h2>Losses</h2><img alt="loss curves" src="data:image/png;base64,{loss_figure(metrics)}">')
+        parts.append(f'<h2>Losses</h2><img alt="loss curves" src="data:image/png;base64,{loss_figure(metrics, spec)}">')
     if evals:
         parts.append(f'<h2>FID / KID over training</h2><p>{e(str(evals[-1].get("images")))} test images per domain, '
                      f'{e(evals[-1].get("convention", ""))} convention.</p>'
@@ -187,7 +200,7 @@ def build_report(run: str | Path, max_grids: int = 8) -> Path:
                          f"<td>{tr['fid']:.2f}</td><td>{dn['fid']:.2f}</td><td>{r.get('cycle', {}).get('psnr', '')}</td></tr>")
         parts.append("</table>")
     if grids:
-        parts.append("<h2>Samples over training</h2><p>columns: real_A | fake_B | rec_A | real_B | fake_A | rec_B</p>")
+        parts.append(f"<h2>Samples over training</h2><p>columns: {e(' | '.join(spec.visual_names))}</p>")
         for g in grids:
             data = base64.b64encode(g.read_bytes()).decode()
             parts.append(f'<figure><figcaption>step {int(g.stem.split("_")[1]):,}</figcaption>'
@@ -211,12 +224,12 @@ def translation_figure(model: str | Path, size: int = 256, photos: list[Path] | 
     from .data.images import load_image
     from .data.synthetic import render_scene
     from .inference.pipeline import TranslationPipeline
-    from .models.pretrained import DIRECTIONS, read_model_config
+    from .directions import DIRECTIONS
+    from .models.pretrained import read_model_config
 
     gens = read_model_config(model)["generators"]
-    directions = [d for d, slot in DIRECTIONS.items() if slot in gens]
-    inputs = {"AtoB": [render_scene(s, size, "A") for s in range(scenes)],
-              "BtoA": [render_scene(s, size, "B") for s in range(scenes)]}
+    directions = [name for name, d in DIRECTIONS.items() if d.slot in gens]
+    inputs = {name: [render_scene(s, size, d.source) for s in range(scenes)] for name, d in DIRECTIONS.items()}
     for d in directions:
         for p in photos or []:
             im = load_image(p)

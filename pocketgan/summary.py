@@ -8,7 +8,9 @@ from .models.pretrained import CONFIG_NAME, ModelFolderError, build_generator, r
 from .models.profile import count_macs, describe_size
 from .training.checkpoint import read_checkpoint_meta
 from .training.config import TrainConfig
-from .training.trainer import CHECKPOINT
+from .training.objective import discriminator_spec, generator_spec
+from .training.objectives import get_objective
+from .training.run import CHECKPOINT
 
 
 def _arch(spec: dict) -> str:
@@ -16,10 +18,8 @@ def _arch(spec: dict) -> str:
 
 
 def _discriminator_specs(cfg: dict) -> dict[str, dict]:
-    spec = {"name": cfg["netD"], "ndf": cfg["ndf"], "norm": TrainConfig.from_dict(cfg).d_norm}
-    if cfg["netD"] == "n_layers":
-        spec["n_layers"] = cfg["n_layers_D"]
-    return {"D": spec} if cfg.get("model") == "distill" else {"D_A": spec, "D_B": spec}
+    """The discriminators the run's objective builds (its registry entry), with their arguments."""
+    return {name: discriminator_spec(cfg, channels) for name, channels in get_objective(cfg["model"]).discriminators.items()}
 
 
 def describe(path: str | Path, image_size: int = 256) -> dict:
@@ -42,10 +42,8 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         info["training"] = model.get("training")
     elif ckpt_meta is not None:
         cfg = ckpt_meta["config"]
-        generators = {k: {"name": cfg["netG"], "ngf": cfg["ngf"], "norm": TrainConfig.from_dict(cfg).g_norm,
-                          "use_dropout": cfg["use_dropout"]}
-                      for k in (("G_A" if cfg.get("direction", "AtoB") == "AtoB" else "G_B",)
-                                if cfg.get("model") == "distill" else ("G_A", "G_B"))}
+        spec = get_objective(cfg["model"])
+        generators = {d.slot: generator_spec(cfg) for d in spec.directions(cfg.get("direction", "AtoB"))}
     else:
         raise ModelFolderError(f"{path}: neither a model/run folder (no {CONFIG_NAME}) nor a training checkpoint")
     for name, spec in generators.items():
@@ -54,11 +52,12 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         cfg = ckpt_meta["config"]
         for name, spec in _discriminator_specs(cfg).items():
             net = create_discriminator(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
-            info["networks"][name] = {"arch": _arch(spec), **describe_size(net, image_size)}
+            info["networks"][name] = {"arch": _arch(spec), **describe_size(net, image_size, spec.get("in_channels", 3))}
         info["config"] = cfg
-        total = TrainConfig.from_dict(cfg).total_epochs * ckpt_meta["steps_per_epoch"]
-        info["training"] = {"steps": ckpt_meta["step"], "of_total_steps": total,
-                            "epoch": ckpt_meta["epoch"], "iter_in_epoch": ckpt_meta["iter_in_epoch"],
+        epochs = TrainConfig.from_dict(cfg).total_epochs
+        info["training"] = {"steps": ckpt_meta["step"], "of_total_steps": epochs * ckpt_meta["steps_per_epoch"],
+                            "epochs_completed": ckpt_meta["epoch"], "of_total_epochs": epochs,
+                            "iter_in_epoch": ckpt_meta["iter_in_epoch"],
                             "train_seconds": round(ckpt_meta.get("train_seconds", 0.0), 1)}
     info["image_size"] = image_size
     return info
@@ -82,9 +81,13 @@ def format_summary(info: dict) -> str:
         lines.append(f"distilled from {d['teacher']} ({d['direction']}: {_arch(spec)}; {ratio:.1f}x the MACs)")
     t = info.get("training")
     if t:
-        if "of_total_steps" in t:
-            lines.append(f"training: {t['steps']:,} of {t['of_total_steps']:,} steps (epoch {t['epoch'] + 1}, "
-                         f"iter {t['iter_in_epoch']}), {_duration(t['train_seconds'])} of training steps")
+        if "of_total_steps" in t and t["epochs_completed"] >= t["of_total_epochs"]:
+            lines.append(f"training: finished, {t['steps']:,} steps ({t['epochs_completed']} epochs), "
+                         f"{_duration(t['train_seconds'])} of training steps")
+        elif "of_total_steps" in t:
+            lines.append(f"training: {t['steps']:,} of {t['of_total_steps']:,} steps (epoch {t['epochs_completed'] + 1} "
+                         f"of {t['of_total_epochs']}, iter {t['iter_in_epoch']}), {_duration(t['train_seconds'])} "
+                         "of training steps")
         else:
             lines.append("training: " + ", ".join(f"{k}={v}" for k, v in t.items()))
     if info.get("config"):

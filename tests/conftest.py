@@ -9,7 +9,7 @@ from pocketgan.data.synthetic import make_synthetic_dataset
 from pocketgan.models import create_generator
 from pocketgan.training.config import TrainConfig
 
-from localhttp import server  # noqa: F401  (the local HTTP server fixture, for download tests)
+pytest_plugins = ["localhttp"]  # the local HTTP server fixture `server`, for download tests
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "summer2winter_yosemite"
 
@@ -28,7 +28,7 @@ def toy_data(tmp_path_factory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("toy") / "toy", size=32, n_train=8, n_test=4)
 
 
-def tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
+def _tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
     """A CycleGAN small enough for a unit test: ~10 ms per step on 2 cores."""
     base = dict(data=str(data) if data else None, runs_dir=str(runs), name="t", netG="resnet_6blocks", ngf=4, ndf=4,
                 load_size=36, crop_size=32, batch_size=2, n_epochs=1, n_epochs_decay=1, pool_size=3,
@@ -38,7 +38,7 @@ def tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def expressive_generator(seed: int) -> torch.nn.Module:
+def _expressive_generator(seed: int) -> torch.nn.Module:
     """A tiny mobile generator whose output varies with the input (the default init gives a flat grey)."""
     torch.manual_seed(seed)
     g = create_generator("mobile_resnet_6blocks", ngf=4)
@@ -52,3 +52,23 @@ def expressive_generator(seed: int) -> torch.nn.Module:
                 m.running_mean.normal_(0.0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     return g.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The factory ``tiny_config(data, runs, **overrides) -> TrainConfig`` (a tiny CycleGAN, fp32)."""
+    return _tiny_config
+
+
+@pytest.fixture(scope="session")
+def expressive_generator():
+    """The factory ``expressive_generator(seed) -> nn.Module`` (a tiny mobile generator with varied output)."""
+    return _expressive_generator
+
+
+@pytest.fixture(scope="session")
+def shared_dataset() -> Path:
+    """../shared/datasets/summer2winter_yosemite (trainA/trainB/...); the test is skipped when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/datasets/summer2winter_yosemite not present")
+    return SHARED

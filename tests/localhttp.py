@@ -1,5 +1,8 @@
 """A small HTTP server on 127.0.0.1 for download tests: serves ``Handler.files``, honours Range
-requests (or not), and can hang up after N bytes to simulate a broken connection."""
+requests (or not), and can hang up after N bytes to simulate a broken connection.
+
+A pytest plugin (``pytest_plugins = ["localhttp"]`` in conftest.py) providing the ``server`` fixture;
+tests put bodies in ``localhttp.Handler.files``."""
 import http.server
 import threading
 
@@ -43,7 +46,8 @@ def server():
     """Base URL of a fresh local server; put bodies in ``Handler.files["/name"]``."""
     Handler.files, Handler.cut_after, Handler.honour_range = {}, None, True
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    httpd.shutdown()  # returns within one poll interval (the default 0.5 s cost every test half a second)
+    httpd.server_close()

@@ -34,14 +34,16 @@ from pocketgan.cli import main
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.models.pretrained import save_pretrained
 
-from conftest import expressive_generator
-
 MAX_UPLOAD = 256 * 1024
 MAX_SIDE = 64
 
 
-def make_model(folder: Path, slots=("G_A", "G_B")) -> Path:
-    return save_pretrained(folder, {slot: expressive_generator(i) for i, slot in enumerate(slots)})
+@pytest.fixture(scope="module")
+def make_model(expressive_generator):
+    """The function ``make_model(folder, slots=("G_A", "G_B")) -> folder``: a model folder of tiny generators."""
+    def make(folder: Path, slots=("G_A", "G_B")) -> Path:
+        return save_pretrained(folder, {slot: expressive_generator(i) for i, slot in enumerate(slots)})
+    return make
 
 
 def png_bytes(size=(45, 31), seed=0, fmt="PNG") -> bytes:
@@ -56,7 +58,7 @@ def png_bytes(size=(45, 31), seed=0, fmt="PNG") -> bytes:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tmp_path_factory, make_model) -> Path:
     return make_model(tmp_path_factory.mktemp("app") / "model")
 
 
@@ -240,7 +242,7 @@ def test_onnx_file_serves_its_single_direction(app, model):
         assert missing.status_code == 404 and "no AtoB" in missing.json()["error"]
 
 
-def test_exports_are_cached_and_redone_when_the_weights_change(tmp_path):
+def test_exports_are_cached_and_redone_when_the_weights_change(tmp_path, make_model):
     folder = make_model(tmp_path / "m", slots=("G_A",))
     first = served_model.prepare_model(folder)
     path = first.directions["AtoB"].path
@@ -254,7 +256,7 @@ def test_exports_are_cached_and_redone_when_the_weights_change(tmp_path):
     assert path.stat().st_mtime_ns != stamp
 
 
-def test_read_only_model_folder_exports_to_a_private_temp_dir(tmp_path, monkeypatch):
+def test_read_only_model_folder_exports_to_a_private_temp_dir(tmp_path, monkeypatch, make_model):
     folder = make_model(tmp_path / "ro", slots=("G_B",))
     monkeypatch.setattr(served_model, "_writable_dir", lambda _folder: False)
     served = served_model.prepare_model(folder)

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pocketgan.export.onnx import OnnxRunner
+from pocketgan.inference.runners import OnnxRunner
 from pocketgan.models.pretrained import save_pretrained
 
-from conftest import expressive_generator
+pytestmark = pytest.mark.slow  # a real server and a headless browser
 
 IN_CI = bool(os.environ.get("CI"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -80,7 +80,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tmp_path_factory, expressive_generator) -> Path:
     return save_pretrained(tmp_path_factory.mktemp("web") / "model",
                            {"G_A": expressive_generator(10), "G_B": expressive_generator(11)})
 

@@ -1,7 +1,6 @@
 """Dataset downloads against a local HTTP server (127.0.0.1) serving archives the test builds."""
 import io
 import zipfile
-from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -11,9 +11,7 @@ from pocketgan.evaluation.inception import InceptionUnavailable, locate_inceptio
 from pocketgan.models import create_generator
 from pocketgan.models.pretrained import ModelFolderError, save_pretrained
 from pocketgan.report import build_report, health_checks
-from pocketgan.training.trainer import resume, train
-
-from conftest import tiny_config
+from pocketgan.training.run import resume, train
 
 try:
     locate_inception_file()
@@ -28,6 +26,7 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+@pytest.mark.slow
 @needs_inception
 def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, capsys):
     model = save_pretrained(tmp_path / "m", {"G_A": create_generator("resnet_6blocks", ngf=4),
@@ -58,12 +57,13 @@ def test_evaluate_bad_inputs(toy_data, tmp_path):
         evaluate(model, tmp_path, "AtoB")
 
 
+@pytest.mark.slow
 @needs_inception
-def test_eval_every_keeps_best_and_resumes(toy_data, tmp_path):
+def test_eval_every_keeps_best_and_resumes(toy_data, tmp_path, tiny_config):
     cfg = tiny_config(toy_data, tmp_path, eval_every=1, eval_images=4, max_steps=4)
     run = Path(train(cfg)["run_dir"])
     resume(run, {"max_steps": 0})
-    evals = [json.loads(l) for l in (run / "eval.jsonl").read_text().splitlines()]
+    evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in evals] == [1, 2] and evals[0]["images"] == {"A": 4, "B": 4}
     best = json.loads((run / "best" / "config.json").read_text())
     assert "TEST" in best["training"]["selected_by"]
@@ -72,7 +72,8 @@ def test_eval_every_keeps_best_and_resumes(toy_data, tmp_path):
     assert "FID / KID over training" in report
 
 
-def test_report_is_self_contained(toy_data, tmp_path, capsys):
+@pytest.mark.slow
+def test_report_is_self_contained(toy_data, tmp_path, capsys, tiny_config):
     run = Path(train(tiny_config(toy_data, tmp_path, n_epochs=3, sample_every=2))["run_dir"])
     assert main(["report", str(run)]) == 0
     page = (run / "report.html").read_text()
@@ -92,6 +93,7 @@ def test_health_checks_flag_failures():
     assert health_checks(nan, [])[0][0] == "bad"
 
 
+@pytest.mark.slow
 @needs_inception
 def test_evaluate_skips_corrupt_and_handles_mixed_sizes(toy_data, tmp_path):
     import shutil

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pocketgan.choices import EVAL_CONVENTIONS
 from pocketgan.data.images import ImageError
 from pocketgan.evaluation import inception as inc
 from pocketgan.evaluation.metrics import feature_stats, fid, frechet_distance, kid
@@ -225,7 +226,7 @@ def test_wrong_sha1_is_refused_naming_the_file_and_both_hashes(monkeypatch, tmp_
 
 def test_preprocessing_scale_shape_and_rgb_conversion():
     const = np.full((37, 53, 3), 200, dtype=np.uint8)
-    for mode in inc.RESIZE_MODES:
+    for mode in EVAL_CONVENTIONS:
         x = inc._preprocess(const, mode)
         assert x.shape == (3, 299, 299) and x.dtype.is_floating_point
         # Both filters reproduce a constant image; the scale is the network's (x - 128) / 128.
@@ -233,7 +234,7 @@ def test_preprocessing_scale_shape_and_rgb_conversion():
 
     gray = Image.fromarray(_gradient_64(), "RGB").convert("L")
     as_rgb = np.repeat(np.asarray(gray)[:, :, None], 3, axis=2)
-    for mode in inc.RESIZE_MODES:
+    for mode in EVAL_CONVENTIONS:
         expected = inc._preprocess(as_rgb, mode).numpy()
         np.testing.assert_array_equal(inc._preprocess(gray, mode).numpy(), expected)
         np.testing.assert_array_equal(inc._preprocess(np.asarray(gray), mode).numpy(), expected)
@@ -341,7 +342,7 @@ def test_folder_features_reads_files_and_propagates_corrupt_ones(fixed_features,
 def _write_fingerprint() -> None:
     images = [make() for make in FIXED_IMAGES.values()]
     features = {}
-    for mode in inc.RESIZE_MODES:
+    for mode in EVAL_CONVENTIONS:
         feats = inc.inception_features(images, mode=mode)
         features[mode] = {name: {"first8": [float(v) for v in row[:8]], "norm": float(np.linalg.norm(row))}
                           for name, row in zip(FIXED_IMAGES, feats)}

@@ -16,8 +16,10 @@ pytest.importorskip("litert_torch", reason="LiteRT export extra not installed (p
 pytest.importorskip("ai_edge_litert.interpreter", reason="LiteRT runtime not installed (pip install 'pocketgan[export]')")
 
 from pocketgan.data.synthetic import render_scene  # noqa: E402
-from pocketgan.export.litert import LiteRTRunner, export_litert, require_litert  # noqa: E402
+from pocketgan.errors import MissingDependency  # noqa: E402
+from pocketgan.export.litert import export_litert, require_litert  # noqa: E402
 from pocketgan.export.prepare import prepare  # noqa: E402
+from pocketgan.inference.runners import LiteRTRunner  # noqa: E402
 from pocketgan.models import create_generator  # noqa: E402
 
 SIZE = 64
@@ -216,5 +218,5 @@ def test_bad_arguments(tmp_path):
 def test_require_litert_hint(monkeypatch):
     require_litert()
     monkeypatch.setitem(sys.modules, "litert_torch", None)  # makes `import litert_torch` fail
-    with pytest.raises(ImportError, match=r"pip install 'pocketgan\[export\]'"):
+    with pytest.raises(MissingDependency, match=r"pip install 'pocketgan\[export\]'"):
         require_litert()

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from pocketgan.cli import main
-from pocketgan.export.prepare import SubpixelConvTranspose, fold_batchnorm, prepare
+from pocketgan.export.prepare import SubpixelConvTranspose, prepare
 from pocketgan.models import create_generator
 from pocketgan.models.pretrained import ModelFolderError, save_pretrained
 

@@ -12,9 +12,7 @@ from pocketgan.training.config import TrainConfig
 from pocketgan.training import fast_path, precision
 from pocketgan.training.checkpoint import read_checkpoint_meta
 from pocketgan.training.fast_path import FastPath, resolve_fast_path
-from pocketgan.training.trainer import CHECKPOINT, TrainingError, resume, train
-
-from conftest import tiny_config
+from pocketgan.training.run import CHECKPOINT, TrainingError, resume, train
 
 STEPS = 4
 
@@ -27,19 +25,23 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def run(toy_data, tmp_path, name: str, **flags) -> tuple[list[dict], dict]:
-    """Per-step losses and the final checkpoint tensors of a short tiny run."""
-    plain_flags = dict(channels_last="off", compile="off", amp="off", adam="plain")  # amp="auto" would be bf16 on some CPUs
-    summary = train(tiny_config(toy_data, tmp_path, name=name, max_steps=STEPS, log_every=1, sample_every=0, threads=1,
-                                **{**plain_flags, **flags}))
-    run_dir = Path(summary["run_dir"])
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    losses = [{k: v for k, v in line.items() if k not in ("images_per_s", "lr", "step", "epoch", "iter")} for line in lines]
-    return losses, load_checkpoint(run_dir / CHECKPOINT)[0]
+@pytest.fixture(scope="module")
+def run(tiny_config):
+    """The function ``run(toy_data, tmp_path, name, **flags) -> (losses, tensors)``."""
+    def short_run(toy_data, tmp_path, name: str, **flags) -> tuple[list[dict], dict]:
+        """Per-step losses and the final checkpoint tensors of a short tiny run."""
+        plain_flags = dict(channels_last="off", compile="off", amp="off", adam="plain")  # amp="auto" would be bf16 on some CPUs
+        summary = train(tiny_config(toy_data, tmp_path, name=name, max_steps=STEPS, log_every=1, sample_every=0, threads=1,
+                                    **{**plain_flags, **flags}))
+        run_dir = Path(summary["run_dir"])
+        lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        losses = [{k: v for k, v in line.items() if k not in ("images_per_s", "lr", "step", "epoch", "iter")} for line in lines]
+        return losses, load_checkpoint(run_dir / CHECKPOINT)[0]
+    return short_run
 
 
 @pytest.fixture(scope="module")
-def plain(toy_data, tmp_path_factory):
+def plain(toy_data, tmp_path_factory, run):
     return run(toy_data, tmp_path_factory.mktemp("plain"), "plain")
 
 
@@ -65,7 +67,7 @@ def test_auto_is_off_on_cpu_and_on_for_cuda(monkeypatch):
         assert resolve_fast_path(TrainConfig(data="-", amp="bf16"), torch.device("cpu")).amp == torch.bfloat16
 
 
-def test_foreach_adam_is_bit_identical_on_cpu(toy_data, tmp_path, plain):
+def test_foreach_adam_is_bit_identical_on_cpu(toy_data, tmp_path, plain, run):
     losses, tensors = run(toy_data, tmp_path, "foreach", adam="auto")  # auto = foreach on CPU
     assert losses == plain[0]
     for k, v in plain[1].items():
@@ -81,12 +83,12 @@ def _close(fast: list[dict], reference: list[dict], tolerance: dict[str, tuple[f
             assert f[k] == pytest.approx(r[k], rel=rel, abs=abs_), (step, k)
 
 
-def test_channels_last_tracks_fp32(toy_data, tmp_path, plain):
+def test_channels_last_tracks_fp32(toy_data, tmp_path, plain, run):
     losses, _ = run(toy_data, tmp_path, "cl", channels_last="on")
     _close(losses, plain[0], {"": (1e-3, 1e-4)})  # same maths, other summation order
 
 
-def test_bf16_autocast_tracks_fp32(toy_data, tmp_path, plain):
+def test_bf16_autocast_tracks_fp32(toy_data, tmp_path, plain, run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "slower" unless this CPU has native bf16
         losses, tensors = run(toy_data, tmp_path, "bf16", amp="bf16")
@@ -96,7 +98,7 @@ def test_bf16_autocast_tracks_fp32(toy_data, tmp_path, plain):
     assert tensors["net.G_A.model.1.weight"].dtype == torch.float32  # weights stay fp32
 
 
-def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypatch):
+def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypatch, run):
     # a scale at which this tiny net never overflows, so no step is skipped and the runs stay comparable
     monkeypatch.setattr(precision, "INIT_SCALE", 64.0)
     with pytest.warns(UserWarning, match="slower"):
@@ -109,7 +111,7 @@ def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypat
     assert any(not torch.equal(v, tensors[k]) for k, v in plain[1].items() if k.startswith("net."))  # it ran in fp16
 
 
-def test_fp16_overflow_skips_the_step_and_lowers_the_scale(toy_data, tmp_path, plain):
+def test_fp16_overflow_skips_the_step_and_lowers_the_scale(toy_data, tmp_path, plain, run):
     with pytest.warns(UserWarning, match="slower"):
         losses, tensors = run(toy_data, tmp_path, "fp16", amp="fp16")  # default 2**16: gradients overflow at first
     scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["loss_scale"]["scale"]
@@ -118,7 +120,7 @@ def test_fp16_overflow_skips_the_step_and_lowers_the_scale(toy_data, tmp_path, p
     assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith("net.") and v.is_floating_point())
 
 
-def test_fp16_resume_is_exact_including_the_loss_scale(toy_data, tmp_path):
+def test_fp16_resume_is_exact_including_the_loss_scale(toy_data, tmp_path, tiny_config):
     flags = dict(channels_last="off", compile="off", amp="fp16", adam="plain", log_every=1, sample_every=0, threads=1)
     with pytest.warns(UserWarning, match="slower"):
         whole = train(tiny_config(toy_data, tmp_path, name="whole", max_steps=STEPS, **flags))
@@ -132,7 +134,7 @@ def test_fp16_resume_is_exact_including_the_loss_scale(toy_data, tmp_path):
         read_checkpoint_meta(Path(whole["run_dir"]) / CHECKPOINT)["loss_scale"]
 
 
-def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, monkeypatch, capsys):
+def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, monkeypatch, capsys, run):
     calls = []
 
     class FailsLate(torch.nn.Module):
@@ -158,7 +160,7 @@ def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, 
         assert torch.equal(v, tensors[k]), k
 
 
-def test_grad_checkpoint_gives_the_same_training(toy_data, tmp_path, plain, monkeypatch):
+def test_grad_checkpoint_gives_the_same_training(toy_data, tmp_path, plain, monkeypatch, run):
     from pocketgan.models import resnet
 
     calls = []
@@ -170,7 +172,7 @@ def test_grad_checkpoint_gives_the_same_training(toy_data, tmp_path, plain, monk
         assert torch.equal(v, tensors[k]), k
 
 
-def test_grad_checkpoint_refuses_generators_it_cannot_serve(toy_data, tmp_path):
+def test_grad_checkpoint_refuses_generators_it_cannot_serve(toy_data, tmp_path, tiny_config):
     with pytest.raises(TrainingError, match="unet_256 does not support it"):
         train(tiny_config(toy_data, tmp_path, name="u", netG="unet_256", grad_checkpoint=True, max_steps=1))
     with pytest.raises(TrainingError, match="BatchNorm running statistics"):

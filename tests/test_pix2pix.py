@@ -17,7 +17,7 @@ from pocketgan.models import create_discriminator, create_generator
 from pocketgan.models.pretrained import build_generator, load_generator, read_model_config
 from pocketgan.training.checkpoint import load_checkpoint
 from pocketgan.training.config import config_for
-from pocketgan.training.trainer import CHECKPOINT, resume, train
+from pocketgan.training.run import CHECKPOINT, resume, train
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +119,7 @@ def paired_psnr(pipe: TranslationPipeline, data: Path) -> float:
     return float(np.mean([psnr(np.asarray(o), np.asarray(load_image(t))) for o, t in zip(outs, dsts)]))
 
 
+@pytest.mark.slow
 def test_train_resume_translate_learns_the_mapping(paired_toy, tmp_path):
     cfg = p2p_config(paired_toy, tmp_path / "a", n_epochs=10, n_epochs_decay=5, lr=1e-3, use_dropout=False, sample_every=20)
     straight = train(cfg)
@@ -133,7 +134,7 @@ def test_train_resume_translate_learns_the_mapping(paired_toy, tmp_path):
     run = Path(straight["run_dir"])
     config = read_model_config(run)
     assert list(config["generators"]) == ["G_A"] and config["model_type"] == "pix2pix"
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"G_GAN", "G_L1", "D_real", "D_fake"} <= set(lines[0])
     assert Image.open(sorted((run / "samples").glob("*.png"))[-1]).size == (3 * 32, 14 + 4 * 32)
     trained = paired_psnr(TranslationPipeline(load_generator(run, "G_A")), paired_toy)
@@ -151,6 +152,7 @@ def test_btoa_stores_g_b(paired_toy, tmp_path):
     assert pipe(Image.new("RGB", (20, 12))).size == (20, 12)
 
 
+@pytest.mark.slow
 def test_evaluate_adds_paired_scores_in_both_layouts(paired_toy, tmp_path):
     from pocketgan.evaluation.evaluate import evaluate, format_result
 

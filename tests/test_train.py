@@ -14,21 +14,19 @@ from pocketgan.cli import main
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.training.checkpoint import load_checkpoint, save_checkpoint
 from pocketgan.models import create_generator
-from pocketgan.training.trainer import CHECKPOINT, TrainingError, resume, train
-
-from conftest import tiny_config
+from pocketgan.training.run import CHECKPOINT, TrainingError, resume, train
 
 
 def checkpoint_tensors(run: Path) -> dict:
     return load_checkpoint(run / CHECKPOINT)[0]
 
 
-def test_run_folder_has_everything(toy_data, tmp_path):
+def test_run_folder_has_everything(toy_data, tmp_path, tiny_config):
     summary = train(tiny_config(toy_data, tmp_path))
     run = Path(summary["run_dir"])
     assert summary["finished"] and summary["steps"] == 8  # 2 epochs x ceil(8 / 2)
-    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines] == [2, 4, 6, 8]
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in lines] == [2, 4, 6, 8]
     assert {"D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B", "lr", "epoch", "iter"} <= set(lines[0])
     assert lines[-1]["lr"] == pytest.approx(2e-4 / 2)  # second epoch decays to 1/2
     assert json.loads((run / "train_config.json").read_text())["ngf"] == 4
@@ -39,15 +37,17 @@ def test_run_folder_has_everything(toy_data, tmp_path):
     assert not list(run.rglob("*.tmp"))
 
 
-def test_losses_go_down_on_toy_data(toy_data, tmp_path):
+@pytest.mark.slow
+def test_losses_go_down_on_toy_data(toy_data, tmp_path, tiny_config):
     summary = train(tiny_config(toy_data, tmp_path, n_epochs=6, n_epochs_decay=0, log_every=4))
-    lines = [json.loads(l) for l in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     first, last = lines[0], lines[-1]
     assert last["cycle_A"] < first["cycle_A"] and last["cycle_B"] < first["cycle_B"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [3, 4])  # mid-epoch, and exactly at an epoch boundary
-def test_resume_continues_exactly(toy_data, tmp_path, stop_at):
+def test_resume_continues_exactly(toy_data, tmp_path, stop_at, tiny_config):
     straight = train(tiny_config(toy_data, tmp_path / "a"))
     first = train(tiny_config(toy_data, tmp_path / "b", max_steps=stop_at))
     assert first["steps"] == stop_at and not first["finished"]
@@ -59,11 +59,12 @@ def test_resume_continues_exactly(toy_data, tmp_path, stop_at):
         assert torch.equal(a[k], b[k]), k  # weights, Adam moments, pools, RNG: bit-identical
     la = (Path(straight["run_dir"]) / "metrics.jsonl").read_text().splitlines()
     lb = (Path(resumed["run_dir"]) / "metrics.jsonl").read_text().splitlines()
-    strip = lambda ls: [{k: v for k, v in json.loads(l).items() if k != "images_per_s"} for l in ls]
+    def strip(ls):
+        return [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in ls]
     assert strip(la) == strip(lb)
 
 
-def test_resume_then_translate_any_size(toy_data, tmp_path):
+def test_resume_then_translate_any_size(toy_data, tmp_path, tiny_config):
     run = Path(train(tiny_config(toy_data, tmp_path, max_steps=2))["run_dir"])
     pipe = TranslationPipeline.from_pretrained(run, "BtoA", device="cpu")
     for size in [(32, 32), (37, 21), (5, 3), (300, 90)]:
@@ -71,7 +72,7 @@ def test_resume_then_translate_any_size(toy_data, tmp_path):
         assert out.size == size and out.mode == "RGB"
 
 
-def test_resume_errors(toy_data, tmp_path):
+def test_resume_errors(toy_data, tmp_path, tiny_config):
     with pytest.raises(TrainingError, match="no such run folder"):
         resume(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
@@ -94,7 +95,7 @@ def test_resume_errors(toy_data, tmp_path):
         resume(other)
 
 
-def test_existing_run_name_is_not_overwritten(toy_data, tmp_path):
+def test_existing_run_name_is_not_overwritten(toy_data, tmp_path, tiny_config):
     train(tiny_config(toy_data, tmp_path, max_steps=1))
     with pytest.raises(TrainingError, match="already exists"):
         train(tiny_config(toy_data, tmp_path, max_steps=1))
@@ -116,6 +117,7 @@ def test_cli_train_errors_are_one_line(tmp_path, capsys):
     assert "--data" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_checkpoints_and_resumes(toy_data, tmp_path):
     cmd = [sys.executable, "-m", "pocketgan", "train", "--data", str(toy_data), "--runs-dir", str(tmp_path),
            "--name", "sig", "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--load-size", "36",
@@ -139,7 +141,8 @@ def test_ctrl_c_checkpoints_and_resumes(toy_data, tmp_path):
     assert load_checkpoint(tmp_path / "sig" / CHECKPOINT)[1]["step"] == meta["step"] + 3
 
 
-def test_loader_workers_do_not_change_the_result(toy_data, tmp_path):
+@pytest.mark.slow
+def test_loader_workers_do_not_change_the_result(toy_data, tmp_path, tiny_config):
     # the data order is a function of (seed, epoch, position), so worker processes change nothing
     a = train(tiny_config(toy_data, tmp_path / "w0", max_steps=5, workers=0))
     b = train(tiny_config(toy_data, tmp_path / "w2", max_steps=5, workers=2))
@@ -148,7 +151,7 @@ def test_loader_workers_do_not_change_the_result(toy_data, tmp_path):
         assert torch.equal(ta[k], tb[k]), k
 
 
-def test_mobile_generator_trains_with_auto_norm(toy_data, tmp_path):
+def test_mobile_generator_trains_with_auto_norm(toy_data, tmp_path, tiny_config):
     run = Path(train(tiny_config(toy_data, tmp_path, netG="mobile_resnet_6blocks", ngf=4, max_steps=2))["run_dir"])
     config = json.loads((run / "config.json").read_text())
     assert config["generators"]["G_A"] == {"name": "mobile_resnet_6blocks", "ngf": 4, "norm": "batch", "use_dropout": False}

@@ -122,7 +122,7 @@ def test_random_crop_is_a_real_sub_image_and_covers_offsets():
         assert np.array_equal(source[top : top + 16, left : left + 16], out)
         offsets.add((top, left))
     tops = {t for t, _ in offsets}
-    lefts = {l for _, l in offsets}
+    lefts = {left for _, left in offsets}
     assert min(tops) == 0 and max(tops) == 32  # both extremes are reachable (inclusive upper bound)
     assert len(tops) > 15 and len(lefts) > 20
 

@@ -80,6 +80,7 @@ def test_missing_input_and_model_errors(model, tmp_path, capsys):
     assert "not a model folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_m_and_info(model, tmp_path):
     out = subprocess.run([sys.executable, "-m", "pocketgan", "info", str(model)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -12,9 +12,7 @@ from pocketgan.data.synthetic import make_synthetic_dataset, render_scene
 from pocketgan.data.transforms import Preprocess
 from pocketgan.data.unpaired import EpochSampler, UnpairedImages
 from pocketgan.summary import describe, format_summary
-from pocketgan.training.trainer import train
-
-from conftest import SHARED, tiny_config
+from pocketgan.training.run import train
 
 PRE = Preprocess("resize_and_crop", 36, 32, True)
 
@@ -39,11 +37,11 @@ def messy_folder(root: Path) -> Path:
     return root
 
 
-def test_messy_folder_trains_with_warnings(tmp_path, toy_data):
+def test_messy_folder_trains_with_warnings(tmp_path, toy_data, tiny_config):
     messy = messy_folder(tmp_path / "messy")
     ds = UnpairedImages(messy, toy_data / "trainB", PRE)
     lines = ds.warnings()
-    assert any("empty.jpg" in l for l in lines) and any("1 non-image" in l for l in lines)
+    assert any("empty.jpg" in w for w in lines) and any("1 non-image" in w for w in lines)
     assert len(ds.files["A"]) == 8  # everything but empty.jpg and readme.txt (truncated passes the header scan)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -99,7 +97,7 @@ def test_synthetic_dataset_is_unpaired_for_training_and_paired_for_test(tmp_path
     assert (root / "testA" / names["testA"][0]).stat().st_mtime_ns == mtime
 
 
-def test_info_on_run_and_checkpoint(toy_data, tmp_path):
+def test_info_on_run_and_checkpoint(toy_data, tmp_path, tiny_config):
     run = Path(train(tiny_config(toy_data, tmp_path, max_steps=3))["run_dir"])
     for path in (run, run / "checkpoints" / "last.safetensors"):
         info = describe(path)
@@ -109,10 +107,9 @@ def test_info_on_run_and_checkpoint(toy_data, tmp_path):
         assert "resnet_6blocks" in text and "basic" in text and "3 of 8 steps" in text
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/datasets/summer2winter_yosemite not present")
-def test_real_dataset_scan_and_a_few_steps(tmp_path):
-    ds = UnpairedImages(SHARED / "trainA", SHARED / "trainB", Preprocess("resize_and_crop", 72, 64, True))
+def test_real_dataset_scan_and_a_few_steps(tmp_path, shared_dataset, tiny_config):
+    ds = UnpairedImages(shared_dataset / "trainA", shared_dataset / "trainB", Preprocess("resize_and_crop", 72, 64, True))
     assert len(ds.files["A"]) == 1231 and len(ds.files["B"]) == 962 and len(ds) == 1231
     assert ds.scans["A"].sizes[0] == (256, 256)
-    summary = train(tiny_config(SHARED, tmp_path, load_size=72, crop_size=64, max_steps=2))
+    summary = train(tiny_config(shared_dataset, tmp_path, load_size=72, crop_size=64, max_steps=2))
     assert summary["steps"] == 2 and (Path(summary["run_dir"]) / "samples").is_dir()

@@ -1,6 +1,5 @@
 """Models by name: published checkpoints imported from a local HTTP server, name resolution, `models`."""
 import io
-from pathlib import Path
 
 import pytest
 import torch
@@ -104,7 +103,7 @@ def test_cli_import_published_models_and_translate_by_name(catalogue, tmp_path, 
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     assert "summer2winter" in out and "bundled" in out
-    line = next(l for l in out.splitlines() if l.startswith("toy2art"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("toy2art"))
     assert "imported" in line and "resnet_6blocks(ngf=4)" in line and "AtoB" in line
     assert cli.main(["models", "--published"]) == 0
     assert "pocketgan import --published pix2pix/toy" in capsys.readouterr().out
@@ -163,6 +162,7 @@ def test_exports_of_the_bundled_model_go_to_the_model_home(model_home):
     assert card["parity_vs_pytorch"]["psnr_db"] > 40
 
 
+@pytest.mark.slow
 def test_model_report_shows_synthetic_scenes_and_the_users_photos(tmp_path, capsys):
     photos = tmp_path / "mine"
     photos.mkdir()
@@ -184,7 +184,7 @@ def test_serve_defaults_to_the_bundled_model(model_home):
 
     from pocketgan.app.server import create_app
 
-    with TestClient(create_app(cli._model(None))) as c:
+    with TestClient(create_app(resolve_model(None))) as c:
         card = c.get("/api/model").json()
         assert set(card["directions"]) == {"AtoB", "BtoA"}
         buf = io.BytesIO()

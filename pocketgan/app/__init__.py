@@ -11,13 +11,19 @@ does not import FastAPI, so the CLI can say what to install when it is missing.
 """
 from __future__ import annotations
 
+from ..errors import MissingDependency, PocketganError
+
 # module names; python-multipart is `python_multipart` (new releases) or `multipart` (old ones)
 APP_DEPENDENCIES = ("fastapi", "uvicorn", ("python_multipart", "multipart"))
 INSTALL_HINT = "pocketgan serve needs fastapi, uvicorn and python-multipart: pip install 'pocketgan[app]'"
 
 
+class ServeError(PocketganError):
+    """A `pocketgan serve` option the server cannot work with (port, host, limits); one line."""
+
+
 def require_app_dependencies() -> None:
-    """Raise a one-line ImportError naming the install command when a server dependency is missing."""
+    """Raise a one-line MissingDependency naming the install command when a server dependency is missing."""
     import importlib
 
     for names in APP_DEPENDENCIES:
@@ -28,4 +34,4 @@ def require_app_dependencies() -> None:
             except ImportError:
                 continue
         else:
-            raise ImportError(INSTALL_HINT)
+            raise MissingDependency(INSTALL_HINT)

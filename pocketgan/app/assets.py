@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import PocketganError
 from ..fileio import read_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -16,7 +17,7 @@ BUILD_MARKER = "build.json"
 BUILD_HINT = "build it with `make web` (or `cd web && npm ci && npm run build`; needs Node.js 18+)"
 
 
-class AssetsMissing(ValueError):
+class AssetsMissing(PocketganError):
     """The web app has not been built (one line, with the command that builds it)."""
 
 

@@ -11,14 +11,17 @@ service worker may cache them forever: a changed model gets a new URL.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..directions import DIRECTION_NAMES, DIRECTIONS, get_direction
+from ..errors import first_line
 from ..fileio import read_json
-from ..models.pretrained import DIRECTIONS, ModelFolderError, read_model_config
+from ..home import file_digest
+from ..inference.runners import ModelFileError, OnnxRunner
+from ..models.pretrained import ModelFolderError, read_model_config
 from ..models.zoo import export_dir
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
@@ -58,7 +61,7 @@ class ServedModel:
             return {**card, "source": self.source.name}
 
         generators = self.config.get("generators") or {
-            DIRECTIONS[d]: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
+            get_direction(d).slot: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
         return {
             "name": self.source.stem if self.kind == "onnx" else self.source.name,
             "kind": self.kind,
@@ -75,14 +78,6 @@ class ServedModel:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _writable_dir(folder: Path) -> bool:
@@ -109,7 +104,7 @@ def _up_to_date(path: Path, model: Path, slot: str, direction: str, spec: dict) 
         return None
     fresh = (card.get("format") == "onnx" and card.get("quantize") == "fp32" and card.get("direction") == direction
              and card.get("generator") == spec and path.stat().st_mtime >= weights.stat().st_mtime
-             and card.get("sha256") == file_sha256(path))
+             and card.get("sha256") == file_digest(path))
     return card if fresh else None
 
 
@@ -124,15 +119,15 @@ def _export_folder(model: Path, cache_dir: Path | None) -> ServedModel:
             tmp = tempfile.TemporaryDirectory(prefix="pocketgan-serve-")
             cache_dir = Path(tmp.name)
     directions: dict[str, ServedDirection] = {}
-    for direction, slot in DIRECTIONS.items():
-        spec = config["generators"].get(slot)
+    for d in DIRECTIONS.values():
+        spec = config["generators"].get(d.slot)
         if spec is None:
             continue
-        path = cache_dir / f"{slot}_{EXPORT_SIZE}.onnx"
-        card = _up_to_date(path, model, slot, direction, spec)
+        path = cache_dir / f"{d.slot}_{EXPORT_SIZE}.onnx"
+        card = _up_to_date(path, model, d.slot, d.name, spec)
         if card is None:
-            path, card = export_model(model, "onnx", EXPORT_SIZE, None, direction, path)
-        directions[direction] = ServedDirection(direction, path, card["sha256"], card)
+            path, card = export_model(model, "onnx", EXPORT_SIZE, None, d.name, path)
+        directions[d.name] = ServedDirection(d.name, path, card["sha256"], card)
     if not directions:
         raise ModelFolderError(f"{model}: holds neither G_A nor G_B, nothing to serve")
     return ServedModel(model, "folder", directions, config, cache_dir, tmp)
@@ -146,12 +141,12 @@ def _onnx_file(path: Path) -> ServedModel:
         try:
             loaded = read_json(card_path)
         except (OSError, ValueError, UnicodeDecodeError) as e:
-            raise ValueError(f"{card_path}: unreadable model card ({e})") from None
+            raise ModelFileError(f"{card_path}: unreadable model card ({first_line(e)})") from None
         card = loaded if isinstance(loaded, dict) else {}
     direction = card.get("direction", "AtoB")
-    if direction not in DIRECTIONS:
-        raise ValueError(f"{card_path}: direction {direction!r} is not AtoB or BtoA")
-    sha = file_sha256(path)
+    if direction not in DIRECTION_NAMES:
+        raise ModelFileError(f"{card_path}: direction {direction!r} is not {' or '.join(DIRECTION_NAMES)}")
+    sha = file_digest(path)
     card = {**card, "file": path.name, "format": "onnx", "bytes": path.stat().st_size, "sha256": sha,
             "direction": direction}
     return ServedModel(path, "onnx", {direction: ServedDirection(direction, path, sha, card)})
@@ -160,16 +155,14 @@ def _onnx_file(path: Path) -> ServedModel:
 def prepare_model(model: str | Path, cache_dir: str | Path | None = None) -> ServedModel:
     """Turn ``model`` (a model folder or an exported .onnx file) into what the server serves.
 
-    Raises ModelFolderError / ValueError with one line naming the problem.
+    Raises ModelFolderError / ModelFileError (PocketganErrors) with one line naming the problem.
     """
     model = Path(model)
     if model.suffix == ".onnx":
         if not model.is_file():
-            raise ValueError(f"{model}: no such .onnx file")
-        from ..export.onnx import OnnxRunner
-
+            raise ModelFileError(f"{model}: no such .onnx file")
         OnnxRunner(model)  # fail now, with a clear line, on a file ONNX Runtime cannot load
         return _onnx_file(model)
     if model.suffix == ".tflite":
-        raise ValueError(f"{model}: the web app runs ONNX; serve the model folder or an exported .onnx file")
+        raise ModelFileError(f"{model}: the web app runs ONNX; serve the model folder or an exported .onnx file")
     return _export_folder(model, Path(cache_dir) if cache_dir is not None else None)

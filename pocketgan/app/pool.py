@@ -12,19 +12,22 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
+from . import ServeError
+
 T = TypeVar("T")
 
 
 class PoolBusy(Exception):
-    """More requests are waiting than the pool accepts."""
+    """More requests are waiting than the pool accepts (a passing state the server answers with 503,
+    not a user error)."""
 
 
 class WorkerPool:
     def __init__(self, workers: int = 2, max_waiting: int = 32) -> None:
         if workers < 1:
-            raise ValueError(f"workers must be at least 1 (got {workers})")
+            raise ServeError(f"workers must be at least 1 (got {workers})")
         if max_waiting < 0:
-            raise ValueError(f"max_waiting must be 0 or more (got {max_waiting})")
+            raise ServeError(f"max_waiting must be 0 or more (got {max_waiting})")
         self.workers = workers
         self.max_waiting = max_waiting
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pocketgan-translate")

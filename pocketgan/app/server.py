@@ -30,8 +30,11 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..data.images import DEFAULT_MAX_PIXELS
+from ..devices import resolve_device
+from ..directions import get_direction
+from ..errors import PocketganError, first_line
 from ..inference.pipeline import TranslationPipeline
-from ..models.pretrained import DIRECTIONS
+from . import ServeError
 from .assets import AssetsMissing, build_info, find_static
 from .model import ServedModel, prepare_model
 from .pool import PoolBusy, WorkerPool
@@ -53,18 +56,18 @@ def check_address(host: str, port: int) -> None:
     """Fail early, with one line, if uvicorn could not listen on host:port (busy port, unknown address),
     before minutes may go into exporting the model."""
     if not 1 <= port <= 65535:
-        raise ValueError(f"--port {port} is not a port number (1-65535)")
+        raise ServeError(f"--port {port} is not a port number (1-65535)")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise ValueError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+        raise ServeError(f"--host {host}: not an address of this machine ({e.strerror})") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
         try:
             probe.bind(address)
         except OSError as e:
-            raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+            raise ServeError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -164,9 +167,10 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     (cached in MODEL/export/), so a broken model fails here, before anything is served.
     """
     if max_side < 0:
-        raise ValueError(f"max side must be 0 (full size) or positive (got {max_side})")
+        raise ServeError(f"max side must be 0 (full size) or positive (got {max_side})")
     if max_upload_bytes < 1:
-        raise ValueError(f"max upload size must be positive (got {max_upload_bytes})")
+        raise ServeError(f"max upload size must be positive (got {max_upload_bytes})")
+    device = str(resolve_device(device))  # a device this machine lacks fails now, not after the export
     pool = WorkerPool(workers, max_waiting)  # checks its arguments before the (slow) export
     owned = not isinstance(model, ServedModel)
     served = prepare_model(model, cache_dir) if owned else model
@@ -226,8 +230,10 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
 
     @app.post("/api/translate")
     async def translate(request: Request, direction: str = "AtoB") -> Response:
-        if direction not in DIRECTIONS:
-            return error(400, f"direction must be AtoB or BtoA (got {direction!r})")
+        try:
+            get_direction(direction)
+        except PocketganError as e:
+            return error(400, str(e))
         if direction not in served.directions:
             return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})")
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -263,8 +269,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
                 except UploadError:
                     raise
                 except Exception as e:  # a model that fails at run time: say so, keep serving
-                    line = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-                    return error(500, f"translation failed ({type(e).__name__}: {line})")
+                    return error(500, f"translation failed ({type(e).__name__}: {first_line(e)})")
             finally:
                 await form.close()
         except UploadError as e:

@@ -16,13 +16,14 @@ from typing import BinaryIO
 from PIL import Image
 
 from ..data.images import DEFAULT_MAX_PIXELS, ImageError, load_image
+from ..errors import PocketganError
 
 HEIF_TYPES = frozenset({"image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"})
 HEIF_HINT = ("HEIC/HEIF photos cannot be decoded here; share or export the photo as JPEG "
              "(on an iPhone: Settings > Camera > Formats > Most Compatible)")
 
 
-class UploadError(Exception):
+class UploadError(PocketganError):
     """An upload the server refuses; ``status`` is the HTTP status, ``str(err)`` the one-line reason."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -8,7 +8,6 @@ CycleGAN sets, ``ROOT/NAME/train``, ``val``, ... (A|B side by side) for pix2pix 
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -20,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..home import file_digest
 from .images import DataError
 
 CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
@@ -89,13 +89,10 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool 
         if total is not None and size != total:
             raise DataError(f"{url}: download incomplete ({size:,} of {total:,} bytes); run the command again to resume")
     if sha256:
-        digest = hashlib.sha256()
-        with open(part, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != sha256:
+        digest = file_digest(part)
+        if digest != sha256:
             part.unlink()
-            raise DataError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()}, expected {sha256}); "
+            raise DataError(f"{url}: checksum mismatch (sha256 {digest}, expected {sha256}); "
                             "the partial file was removed, run the command again")
     os.replace(part, dest)
     return dest

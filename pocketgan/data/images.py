@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import PocketganError
 from ..fileio import atomic_write_bytes
 
 __all__ = [
@@ -76,7 +77,7 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip()
 
 
-class ImageError(ValueError):
+class ImageError(PocketganError):
     """One unusable image file.
 
     ``str(err)`` is a single line naming the file and the problem, e.g.
@@ -91,7 +92,7 @@ class ImageError(ValueError):
         super().__init__(_one_line(f"{os.fspath(path)}: {self.reason}"))
 
 
-class DataError(ValueError):
+class DataError(PocketganError):
     """A folder- or input-level problem (missing folder, nothing usable); one line naming it."""
 
     def __init__(self, message: str) -> None:
@@ -469,7 +470,7 @@ def save_image(img: Image.Image, path: str | os.PathLike[str], *, quality: int =
     path = Path(path)
     fmt = _SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"{path}: unsupported output suffix {path.suffix!r} (use .png, .jpg, .jpeg or .webp)")
+        raise ImageError(path, f"unsupported output suffix {path.suffix!r} (use .png, .jpg, .jpeg or .webp)")
     if fmt == "JPEG" and img.mode not in ("RGB", "L"):
         img = img.convert("RGB")
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}

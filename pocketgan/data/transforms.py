@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-__all__ = ["PREPROCESS_MODES", "Preprocess"]
+from ..choices import PREPROCESS_MODES
+from ..errors import OptionError
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+__all__ = ["PREPROCESS_MODES", "Preprocess"]
 
 _BICUBIC = Image.Resampling.BICUBIC
 
@@ -49,13 +50,13 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if self.mode not in PREPROCESS_MODES:
-            raise ValueError(f"unknown preprocess mode {self.mode!r}; choose one of: {', '.join(PREPROCESS_MODES)}")
+            raise OptionError(f"unknown preprocess mode {self.mode!r}; choose one of: {', '.join(PREPROCESS_MODES)}")
         for name in ("load_size", "crop_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise OptionError(f"{name} must be a positive integer, got {value!r}")
         if self.mode.endswith("_and_crop") and self.crop_size > self.load_size:
-            raise ValueError(
+            raise OptionError(
                 f"crop_size ({self.crop_size}) cannot exceed load_size ({self.load_size}) in mode {self.mode!r}"
             )
 

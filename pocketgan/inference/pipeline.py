@@ -18,8 +18,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..data.images import to_image, to_tensor
-from ..models.pretrained import DIRECTIONS, load_generator, read_model_config
+from ..devices import resolve_device
+from ..directions import Direction, get_direction
+from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
+from .runners import ExportedGenerator
 
 
 class TranslationPipeline:
@@ -33,20 +36,18 @@ class TranslationPipeline:
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path | None = None, direction: str = "AtoB", device: str = "auto",
-                        **kwargs) -> "TranslationPipeline":
+    def from_pretrained(cls, folder: str | Path | None = None, direction: str | Direction = "AtoB",
+                        device: str | torch.device = "auto", **kwargs) -> "TranslationPipeline":
         """``folder``: a model folder, an exported .onnx/.tflite, or a model name (bundled or imported,
-        see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model."""
+        see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model. ``device``: see
+        :func:`pocketgan.devices.resolve_device` (exported files always run on the CPU)."""
         folder = resolve_model(None if folder is None else str(folder))
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)} (got {direction!r})")
+        slot = get_direction(direction).slot
+        device = resolve_device(str(device))
         if Path(folder).suffix in (".onnx", ".tflite"):  # an exported file: its direction is baked in
-            from ..export.exporter import ExportedGenerator
             return cls(ExportedGenerator(folder), device="cpu", **kwargs)
         read_model_config(folder)  # clear error for non-model folders before anything else
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(load_generator(folder, DIRECTIONS[direction]), device=device, **kwargs)
+        return cls(load_generator(folder, slot), device=device, **kwargs)
 
     def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""

@@ -8,9 +8,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.images import ImageError, collect_inputs, load_image, save_image
+from ..errors import OptionError
 from .pipeline import TranslationPipeline
-
-FORMATS = ("png", "jpg")
 
 
 def output_paths(inputs: list[Path], out_dir: Path, fmt: str) -> list[Path]:
@@ -24,7 +23,7 @@ def output_paths(inputs: list[Path], out_dir: Path, fmt: str) -> list[Path]:
             k += 1
             candidate = out_dir / f"{p.stem}-{k}.{fmt}"
         if candidate.resolve() in sources:
-            raise ValueError(f"{candidate}: writing the translation there would overwrite an input; choose another --out")
+            raise OptionError(f"{candidate}: writing the translation there would overwrite an input; choose another --out")
         taken.add(candidate)
         result.append(candidate)
     return result

@@ -1,6 +1,7 @@
 """Networks behind one registry: ``create_generator(name, **kw)`` / ``create_discriminator``."""
 import torch.nn as nn
 
+from ..errors import OptionError
 from . import discriminators, mobile, resnet, unet  # noqa: F401  (registers the architectures)
 from .registry import create_discriminator, create_generator, list_discriminators, list_generators
 
@@ -10,10 +11,10 @@ __all__ = ["create_generator", "create_discriminator", "list_generators", "list_
 def feature_points(net: nn.Module) -> dict[str, nn.Module]:
     """The modules whose outputs distillation matches between a teacher and a student, by stage:
     ``down`` (end of downsampling), ``mid`` (halfway through the residual blocks), ``blocks``
-    (after them), ``up1`` (after the first upsampling). Raises ValueError for architectures
+    (after them), ``up1`` (after the first upsampling). Raises OptionError for architectures
     without them (U-Nets: their skip connections make stages incomparable)."""
     points = getattr(net, "feature_points", None)
     if points is None:
         name = getattr(net, "config", {}).get("name", type(net).__name__)
-        raise ValueError(f"generator {name} has no feature-matching points for distillation")
+        raise OptionError(f"generator {name} has no feature-matching points for distillation")
     return points()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import OptionError
 from .layers import conv_bias, norm_layer
 from .registry import register_discriminator
 
@@ -15,7 +16,7 @@ class NLayerDiscriminator(nn.Module):
     def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
         super().__init__()
         if n_layers < 1:
-            raise ValueError("n_layers must be >= 1")
+            raise OptionError("n_layers must be >= 1")
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
@@ -49,7 +50,7 @@ class PixelDiscriminator(nn.Module):
 @register_discriminator("basic")
 def basic(**kwargs) -> NLayerDiscriminator:
     if "n_layers" in kwargs:
-        raise ValueError("'basic' is the 3-layer PatchGAN; use 'n_layers' to choose the depth")
+        raise OptionError("'basic' is the 3-layer PatchGAN; use 'n_layers' to choose the depth")
     return NLayerDiscriminator(n_layers=3, **kwargs)
 
 

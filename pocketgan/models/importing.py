@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from ..directions import SLOTS
+from ..errors import OptionError, first_line
 from ..fileio import atomic_write_bytes, atomic_write_json
 from .pretrained import CONFIG_NAME, FORMAT, ModelFolderError, build_generator, load_weights, read_model_config
 
@@ -39,15 +41,14 @@ def import_reference(path: str | Path, out: str | Path, arch: str = "resnet_9blo
     adding a second direction to an existing one)."""
     path, out = Path(path), Path(out)
     slot = slot or guess_slot(path)
-    if slot not in ("G_A", "G_B"):
-        raise ValueError(f"slot must be G_A or G_B (got {slot!r})")
+    if slot not in SLOTS:
+        raise OptionError(f"slot must be {' or '.join(SLOTS)} (got {slot!r})")
     if not path.is_file():
         raise ModelFolderError(f"{path}: no such file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFolderError(f"{path}: not a loadable PyTorch weights file ({first})") from None
+        raise ModelFolderError(f"{path}: not a loadable PyTorch weights file ({first_line(e)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):

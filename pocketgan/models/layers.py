@@ -11,8 +11,8 @@ from typing import Callable
 import torch.nn as nn
 from torch.nn import init
 
-NORMS = ("instance", "batch", "none")
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
+from ..choices import INIT_TYPES, NORMS
+from ..errors import OptionError
 
 
 def norm_layer(norm: str) -> Callable[[int], nn.Module]:
@@ -23,7 +23,7 @@ def norm_layer(norm: str) -> Callable[[int], nn.Module]:
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if norm == "none":
         return lambda channels: nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
+    raise OptionError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
 
 
 def conv_bias(norm: str) -> bool:
@@ -35,7 +35,7 @@ def conv_bias(norm: str) -> bool:
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> None:
     """Initialise conv/linear weights and BatchNorm scales like the reference (biases to zero)."""
     if init_type not in INIT_TYPES:
-        raise ValueError(f"unknown init {init_type!r}; choose one of: {', '.join(INIT_TYPES)}")
+        raise OptionError(f"unknown init {init_type!r}; choose one of: {', '.join(INIT_TYPES)}")
 
     def init_module(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):

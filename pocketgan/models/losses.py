@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-GAN_MODES = ("lsgan", "vanilla", "hinge")
+from ..choices import GAN_MODES
+from ..errors import OptionError
 
 
 class GANLoss:
@@ -18,7 +19,7 @@ class GANLoss:
 
     def __init__(self, mode: str = "lsgan") -> None:
         if mode not in GAN_MODES:
-            raise ValueError(f"unknown gan mode {mode!r}; choose one of: {', '.join(GAN_MODES)}")
+            raise OptionError(f"unknown gan mode {mode!r}; choose one of: {', '.join(GAN_MODES)}")
         self.mode = mode
 
     def __call__(self, pred: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import OptionError
 from .layers import norm_layer
 from .registry import register_generator
 
@@ -64,11 +65,11 @@ class MobileResnetGenerator(nn.Module):
                  n_blocks: int = 9, expansion: int = 2, use_dropout: bool = False, residual: bool = False) -> None:
         super().__init__()
         if norm == "instance":
-            raise ValueError("mobile generators use norm='batch' (folds into convs at export) or 'none'")
+            raise OptionError("mobile generators use norm='batch' (folds into convs at export) or 'none'")
         if use_dropout:
-            raise ValueError("mobile generators have no dropout")
+            raise OptionError("mobile generators have no dropout")
         if residual and in_channels != out_channels:
-            raise ValueError("a residual generator needs as many output channels as input channels")
+            raise OptionError("a residual generator needs as many output channels as input channels")
         self.residual = residual
         c = ngf * 4
         self.stem = nn.Sequential(*_conv_bn_relu(in_channels, ngf, 3, 1, norm))

@@ -13,15 +13,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .. import __version__
+from ..errors import PocketganError, first_line
 from ..fileio import atomic_write_bytes, atomic_write_json, read_json
 from .registry import create_generator
 
 CONFIG_NAME = "config.json"
 FORMAT = "pocketgan-model"
-DIRECTIONS = {"AtoB": "G_A", "BtoA": "G_B"}
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(PocketganError):
     """A path that is not a usable pocketgan model folder (one line, naming the path)."""
 
 
@@ -51,7 +51,7 @@ def read_model_config(folder: str | Path) -> dict:
     try:
         config = read_json(path)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ModelFolderError(f"{path}: unreadable config ({e})") from None
+        raise ModelFolderError(f"{path}: unreadable config ({first_line(e)})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT or not config.get("generators"):
         raise ModelFolderError(f"{path}: not a pocketgan model config")
     return config
@@ -96,6 +96,6 @@ def load_generator(folder: str | Path, name: str = "G_A") -> nn.Module:
     except FileNotFoundError:
         raise ModelFolderError(f"{path}: missing weights file") from None
     except (SafetensorError, OSError, ValueError) as e:
-        raise ModelFolderError(f"{path}: unreadable weights ({e})") from None
+        raise ModelFolderError(f"{path}: unreadable weights ({first_line(e)})") from None
     load_weights(net, state, str(path))
     return net.eval()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .modes import eval_mode
+
 
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
@@ -44,16 +46,14 @@ def count_macs(net: nn.Module, input_shape: tuple[int, ...]) -> int:
             hooks.append(m.register_forward_hook(convt_hook))
         elif isinstance(m, nn.Linear):
             hooks.append(m.register_forward_hook(linear_hook))
-    was_training = net.training
-    net.eval()
     try:
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
-        net(torch.zeros(input_shape, device=device))
+        with eval_mode(net):
+            net(torch.zeros(input_shape, device=device))
     finally:
         for h in hooks:
             h.remove()
-        net.train(was_training)
     return total
 
 

@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..errors import OptionError
 from .layers import init_weights
 
 _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
@@ -44,7 +45,7 @@ def list_discriminators() -> list[str]:
 
 def _create(table: dict, kind: str, name: str, init_type: str, init_gain: float, kwargs: dict) -> nn.Module:
     if name not in table:
-        raise ValueError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
+        raise OptionError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
     net = table[name](**kwargs)
     init_weights(net, init_type, init_gain)
     net.config = {"name": name, **kwargs}

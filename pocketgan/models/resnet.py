@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import OptionError
 from .layers import conv_bias, norm_layer
 from .registry import register_generator
 
@@ -22,7 +23,7 @@ def _pad(padding: str) -> tuple[list[nn.Module], int]:
         return [nn.ReplicationPad2d(1)], 0
     if padding == "zero":
         return [], 1
-    raise ValueError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
+    raise OptionError(f"unknown padding {padding!r}; choose one of: {', '.join(PADDINGS)}")
 
 
 class ResnetBlock(nn.Module):
@@ -58,7 +59,7 @@ class ResnetGenerator(nn.Module):
                  use_dropout: bool = False, n_blocks: int = 9, padding: str = "reflect") -> None:
         super().__init__()
         if n_blocks < 0:
-            raise ValueError("n_blocks must be >= 0")
+            raise OptionError("n_blocks must be >= 0")
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
                                    make_norm(ngf), nn.ReLU(True)]
@@ -86,7 +87,7 @@ class ResnetGenerator(nn.Module):
         """Trade compute for memory in training: the residual blocks (most of the activations at
         4*ngf channels) are recomputed in the backward pass instead of stored. Same results."""
         if enable and any(isinstance(m, nn.BatchNorm2d) for m in self.modules()):
-            raise ValueError("gradient checkpointing would update BatchNorm running statistics twice; "
+            raise OptionError("gradient checkpointing would update BatchNorm running statistics twice; "
                              "use it with norm='instance' or 'none'")
         for m in self.modules():
             if isinstance(m, ResnetBlock):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import OptionError
 from .layers import conv_bias, norm_layer
 from .registry import register_generator
 
@@ -48,7 +49,7 @@ class UnetGenerator(nn.Module):
                  use_dropout: bool = False, num_downs: int = 8) -> None:
         super().__init__()
         if num_downs < 5:
-            raise ValueError("num_downs must be >= 5")
+            raise OptionError("num_downs must be >= 5")
         self.size_multiple = 2 ** num_downs
         block = UnetSkipBlock(ngf * 8, ngf * 8, norm=norm, innermost=True)
         for _ in range(num_downs - 5):

@@ -1,24 +1,34 @@
 """The model zoo: models by name instead of by path.
 
-Three kinds of names, looked up in this order after an existing path:
+Three kinds of names, looked up after an existing model path (see :func:`resolve_model`):
   * bundled  - small models shipped inside the package (``pocketgan/pretrained/NAME/``), usable with
                no download: ``pocketgan translate photo.jpg`` uses ``summer2winter``;
   * imported - published CycleGAN/pix2pix checkpoints fetched with ``pocketgan import --published
-               NAME`` into the user's model home (``$POCKETGAN_HOME``, else
-               ``$XDG_CACHE_HOME/pocketgan``, else ``~/.cache/pocketgan``), under ``models/NAME``;
+               NAME`` into the model home (:func:`pocketgan.home.pocketgan_home`: ``$POCKETGAN_HOME``,
+               else ``$XDG_CACHE_HOME/pocketgan``, else ``~/.cache/pocketgan``), under ``models/NAME``;
   * published - the catalogue of checkpoints junyanz/pytorch-CycleGAN-and-pix2pix publishes
                (resnet_9blocks CycleGAN generators, unet_256 pix2pix ones), each one direction.
 The .pth is downloaded with the dataset downloader's machinery (resume, size check), read with
 ``torch.load(weights_only=True)``, converted to safetensors, and deleted.
+
+Where commands write for a model: a command given a model *name* never writes next to the caller
+(no ``./NAME/...`` appears because a name was typed). What belongs to a model goes beside the
+*resolved* model when that folder is the user's own (a model or run folder given by path, or an
+imported model in the model home): ``MODEL/export/``, ``MODEL/eval.json``. A bundled model lives
+inside the installed package (possibly read-only, or a source checkout), so its exports go to
+``<model home>/exports/NAME/`` (:func:`export_dir`) and its evaluations to
+``<model home>/evaluations/NAME/eval.json`` (:func:`evaluation_file`).
 """
 from __future__ import annotations
 
-import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..fileio import atomic_write_json
-from .pretrained import CONFIG_NAME, DIRECTIONS, ModelFolderError, read_model_config
+from ..home import pocketgan_home
+from ..directions import DIRECTIONS
+from .pretrained import CONFIG_NAME, ModelFolderError, read_model_config
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "summer2winter"
@@ -50,12 +60,7 @@ PUBLISHED: dict[str, PublishedCheckpoint] = {
 }
 
 
-def model_home() -> Path:
-    """Where imported models and downloads live (created on first use)."""
-    if os.environ.get("POCKETGAN_HOME"):
-        return Path(os.environ["POCKETGAN_HOME"])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "pocketgan"
+EXPORTED_SUFFIXES = (".onnx", ".tflite")
 
 
 def _folders(root: Path) -> dict[str, Path]:
@@ -71,31 +76,72 @@ def bundled_models() -> dict[str, Path]:
 
 
 def imported_models() -> dict[str, Path]:
-    return _folders(model_home() / "models")
+    return _folders(pocketgan_home() / "models")
+
+
+def bundled_name(model: str | Path) -> str | None:
+    """The name of ``model`` if it is a bundled model's folder (inside the package), else None."""
+    model, root = Path(model).resolve(), BUNDLED_DIR.resolve()
+    return model.relative_to(root).as_posix() if model != root and model.is_relative_to(root) else None
 
 
 def export_dir(model: Path) -> Path:
     """Where exports of ``model`` go by default: ``MODEL/export/``, except for a bundled model,
     whose exports go to the model home (the package folder may be read-only, or a source checkout)."""
-    model = Path(model).resolve()
-    if model.parent == BUNDLED_DIR.resolve():
-        return model_home() / "exports" / model.name
-    return model / "export"
+    name = bundled_name(model)
+    return pocketgan_home() / "exports" / name if name else Path(model).resolve() / "export"
 
 
-def resolve_model(spec: str | None) -> Path:
-    """A model folder or exported file for ``spec``: an existing path, or a bundled / imported name;
-    ``None`` is the default bundled model. Unknown names get a one-line error saying what exists."""
-    if spec is None:
+def evaluation_file(model: Path) -> Path:
+    """Where `pocketgan evaluate` writes by default: ``MODEL/eval.json`` for the user's own model
+    (or ``eval.json`` beside an exported file), ``<model home>/evaluations/NAME/eval.json`` for a
+    bundled one. ``model`` is a resolved model (:func:`resolve_model`), never a bare name."""
+    model = Path(model)
+    name = bundled_name(model)
+    if name:
+        return pocketgan_home() / "evaluations" / name / "eval.json"
+    return (model.parent if model.suffix.lower() in EXPORTED_SUFFIXES else model) / "eval.json"
+
+
+def is_model_path(path: Path) -> bool:
+    """A folder with a config.json (model or run folder) or an exported .onnx/.tflite file."""
+    return (path.is_dir() and (path / CONFIG_NAME).is_file()) or (
+        path.is_file() and path.suffix.lower() in EXPORTED_SUFFIXES)
+
+
+def resolve_model(spec: str | Path | None) -> Path:
+    """The model folder or exported file ``spec`` means; ``None`` is the default bundled model
+    (folders in the current directory play no part then).
+
+    Names and paths can collide (``summer2winter`` is a bundled name and may also be a folder in the
+    current directory). The rule, in order:
+      1. an existing path that IS a model (a folder with config.json: model or run folder; or an
+         exported .onnx/.tflite file) wins: it is returned as given;
+      2. a known name (bundled, then imported) comes next, even if a path of that name exists but is
+         not a model (e.g. an unrelated ``./summer2winter/`` folder): the name wins, with a one-line
+         warning that the path was ignored;
+      3. any other existing path is returned as given (a training checkpoint for `info`; the
+         loaders' own errors name what is missing from a folder that is no model);
+      4. an exported-file suffix or an absolute path is returned as given (the loader's error names
+         the missing file); a published name not imported yet, or an unknown name, is a one-line
+         :class:`ModelFolderError` saying what to do / what exists.
+    """
+    if spec is None:  # no name was typed: the bundled default, whatever folders are around
         spec = DEFAULT_MODEL
+        if spec in bundled_models():
+            return bundled_models()[spec]
+    spec = str(spec)
     path = Path(spec)
-    if path.exists():
+    if is_model_path(path):
         return path
     for table in (bundled_models(), imported_models()):
         if spec in table:
+            if path.exists():
+                warnings.warn(f"{spec}: {'a folder' if path.is_dir() else 'a file'} of that name here is not a model; "
+                              f"using the model named {spec} ({table[spec]})", stacklevel=2)
             return table[spec]
-    if path.suffix in (".onnx", ".tflite") or path.is_absolute():
-        return path  # clearly a file path: the loader's own error names what is missing
+    if path.exists() or path.suffix.lower() in EXPORTED_SUFFIXES or path.is_absolute():
+        return path  # clearly a path: the loader's own error names what is missing
     if spec in PUBLISHED:
         raise ModelFolderError(f"{spec}: a published model that is not downloaded yet; "
                                f"run `pocketgan import --published {spec}` first")
@@ -112,11 +158,11 @@ def import_published(name: str, progress: bool = True) -> Path:
     if name not in PUBLISHED:
         raise ModelFolderError(f"unknown published model {name!r}; choose one of: {', '.join(sorted(PUBLISHED))}")
     src = PUBLISHED[name]
-    out = model_home() / "models" / name
+    out = pocketgan_home() / "models" / name
     if (out / CONFIG_NAME).is_file():
         read_model_config(out)  # a damaged folder is an error, not a silent success
         return out
-    pth = fetch(src.url, model_home() / "downloads" / f"{name.replace('/', '--')}.pth", src.sha256, progress,
+    pth = fetch(src.url, pocketgan_home() / "downloads" / f"{name.replace('/', '--')}.pth", src.sha256, progress,
                 hint="download the .pth by hand and convert it with `pocketgan import FILE --out FOLDER`")
     gen = dict(src.generator)
     arch = gen.pop("arch")
@@ -143,7 +189,7 @@ def _describe(name: str, folder: Path, kind: str) -> dict:
     first = next(iter(gens.values()))
     arch = f"{first['name']}(ngf={first.get('ngf', '?')})" + (" residual" if first.get("residual") else "")
     about = config.get("description") or config.get("published", {}).get("url") or str(folder)
-    return {"name": name, "kind": kind, "directions": [d for d, slot in DIRECTIONS.items() if slot in gens],
+    return {"name": name, "kind": kind, "directions": [name for name, d in DIRECTIONS.items() if d.slot in gens],
             "generator": arch, "bytes": sum(p.stat().st_size for p in folder.glob("G_*.safetensors")),
             "path": str(folder), "about": about}
 

@@ -10,12 +10,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from ..errors import PocketganError
 from ..fileio import atomic_write_bytes
 
 META_KEY = "pocketgan_checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PocketganError):
     """An unusable checkpoint (one line naming the file)."""
 
 

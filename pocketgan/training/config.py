@@ -9,10 +9,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ..directions import DIRECTION_NAMES
+from ..errors import PocketganError
+from ..choices import EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, NORMS, PREPROCESS_MODES
+from .objectives import OBJECTIVES, get_objective
+
 
 def opt(default, help: str, group: str, runtime: bool = False, choices=None):
     """A config field. ``runtime`` fields may change when resuming (they don't alter the maths)."""
     return field(default=default, metadata={"help": help, "group": group, "runtime": runtime, "choices": choices})
+
+
+class ConfigError(PocketganError):
+    """An option value that cannot work (one line naming the option)."""
 
 
 @dataclass
@@ -22,18 +31,16 @@ class TrainConfig:
     a: str | None = opt(None, "folder of domain-A training images (instead of --data)", "data", runtime=True)
     b: str | None = opt(None, "folder of domain-B training images (instead of --data)", "data", runtime=True)
     preprocess: str = opt("resize_and_crop", "training-time resize/crop", "data",
-                          choices=("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"))
+                          choices=PREPROCESS_MODES)
     load_size: int = opt(286, "resize images to this size before cropping", "data")
     crop_size: int = opt(256, "random crop size = training resolution", "data")
     flip: bool = opt(True, "random horizontal flips", "data")
     max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data", runtime=True)
 
     # --- model ------------------------------------------------------------------------------
-    model: str = opt("cyclegan", "training objective: cyclegan (unpaired), pix2pix (paired), or distill (a small "
-                                 "generator imitates a trained one; `pocketgan distill`)", "model",
-                     choices=("cyclegan", "pix2pix", "distill"))
-    direction: str = opt("AtoB", "pix2pix and distill learn one direction: AtoB (model folder holds G_A) or BtoA (G_B)",
-                         "model", choices=("AtoB", "BtoA"))
+    model: str = opt("cyclegan", "training objective (`pocketgan train --help` lists them; see objectives.py)", "model")
+    direction: str = opt("AtoB", "objectives that learn one direction (pix2pix, distill): AtoB (the model folder "
+                                 "holds G_A) or BtoA (G_B)", "model", choices=DIRECTION_NAMES)
     netG: str = opt("resnet_9blocks", "generator architecture (see `pocketgan.models.list_generators()`)", "model")
     ngf: int = opt(64, "generator width (filters in the first conv)", "model")
     netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
@@ -41,20 +48,24 @@ class TrainConfig:
     n_layers_D: int = opt(3, "depth of the 'n_layers' discriminator", "model")
     norm: str = opt("auto", "normalisation in G and D; auto = instance (the reference's), but batch for a mobile G "
                             "(it folds into the convs at export; D keeps instance)", "model",
-                    choices=("auto", "instance", "batch", "none"))
+                    choices=("auto", *NORMS))
     use_dropout: bool = opt(False, "dropout in the generator's residual blocks", "model")
     residual: bool = opt(False, "mobile generators: predict a change to the input image and start as the identity "
                                 "(short runs start from 'do nothing' instead of noise)", "model")
-    init_type: str = opt("normal", "weight initialisation", "model", choices=("normal", "xavier", "kaiming", "orthogonal"))
+    init_type: str = opt("normal", "weight initialisation", "model", choices=INIT_TYPES)
     init_gain: float = opt(0.02, "scale of the initialisation", "model")
 
-    # --- objective --------------------------------------------------------------------------
-    gan_mode: str = opt("lsgan", "adversarial loss", "objective", choices=("lsgan", "vanilla", "hinge"))
-    lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "objective")
-    lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "objective")
-    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "objective")
+    # --- objective (every objective) ----------------------------------------------------------
+    gan_mode: str = opt("lsgan", "adversarial loss", "objective", choices=GAN_MODES)
     pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
-    lambda_L1: float = opt(100.0, "pix2pix: weight of the L1 loss to the true target", "objective")
+
+    # --- cyclegan -----------------------------------------------------------------------------
+    lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "cyclegan")
+    lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "cyclegan")
+    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "cyclegan")
+
+    # --- pix2pix ------------------------------------------------------------------------------
+    lambda_L1: float = opt(100.0, "weight of the L1 loss to the true target", "pix2pix")
 
     # --- distillation (model = distill) ---------------------------------------------------
     teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation", runtime=True)
@@ -85,14 +96,14 @@ class TrainConfig:
 
     # --- speed (hardware fast paths; auto = what measured fastest on that hardware) -----------
     channels_last: str = opt("auto", "channels-last (NHWC) memory layout for the networks and batches; auto = on for "
-                                     "CUDA, off on CPU (measured ~1.15x the step time there)", "speed", runtime=True,
+                                     "CUDA, off on CPU (slower there; benchmarks/README.md)", "speed", runtime=True,
                              choices=("auto", "on", "off"))
     compile: str = opt("auto", "torch.compile the networks' training forward (falls back to eager with a warning if it "
-                               "fails); auto = on for CUDA, off on CPU (measured ~1.07x the step time there, after a ~90 s compile)",
+                               "fails); auto = on for CUDA, off on CPU (slower there, after a long compile)",
                        "speed", runtime=True, choices=("auto", "on", "off"))
     amp: str = opt("auto", "mixed precision: bf16 autocast, or fp16 autocast with dynamic loss scaling; auto = bf16 on "
                            "CUDA GPUs that support it, fp16 on older CUDA GPUs, bf16 on CPUs with native bf16 "
-                           "(AVX512-BF16/AMX: measured ~1.7x fp32), off on other CPUs (emulated bf16 was ~30x slower)",
+                           "(AVX512-BF16/AMX), off on other CPUs (emulated bf16 is far slower); speeds in benchmarks/README.md",
                    "speed", choices=("auto", "bf16", "fp16", "off"))
     adam: str = opt("auto", "Adam implementation: auto = fused on CUDA, foreach elsewhere (bit-identical to the plain "
                             "per-parameter loop on CPU)", "speed", runtime=True, choices=("auto", "plain", "foreach", "fused"))
@@ -105,7 +116,7 @@ class TrainConfig:
     eval_every: int = opt(0, "every N epochs, FID/KID on a fixed test subset (eval.jsonl) and keep the best-KID "
                              "generators in runs/NAME/best/; 0 = off", "evaluation", runtime=True)
     eval_images: int = opt(100, "test images per domain for --eval-every", "evaluation", runtime=True)
-    eval_convention: str = opt("clean", "FID resize convention", "evaluation", runtime=True, choices=("clean", "pytorch-fid"))
+    eval_convention: str = opt("clean", "FID resize convention", "evaluation", runtime=True, choices=EVAL_CONVENTIONS)
 
     @property
     def g_norm(self) -> str:
@@ -122,21 +133,33 @@ class TrainConfig:
         return self.n_epochs + self.n_epochs_decay
 
     def validate(self) -> None:
+        """One :class:`ConfigError` line naming the option, for the first problem found."""
+        if self.model not in OBJECTIVES:
+            raise ConfigError(f"model must be one of {', '.join(OBJECTIVES)} (got {self.model!r})")
         if self.data is None and (self.a is None or self.b is None):
-            raise ValueError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
+            raise ConfigError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
         if self.data is not None and (self.a is not None or self.b is not None):
-            raise ValueError("give either --data or --a/--b, not both")
-        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size"):
+            raise ConfigError("give either --data or --a/--b, not both")
+        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size", "n_layers_D", "log_every", "eval_images"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.model == "distill" and not self.teacher:
-            raise ValueError("distillation needs --teacher (a trained model or run folder)")
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
+        for name in ("pool_size", "threads", "sample_every", "checkpoint_every", "max_steps", "eval_every",
+                     "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_recon", "lambda_distill",
+                     "lambda_gan"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0 (got {self.lr})")
+        for name, why in OBJECTIVES[self.model].requires.items():
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(why)
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
-            raise ValueError("n_epochs + n_epochs_decay must be >= 1")
+            raise ConfigError("n_epochs + n_epochs_decay must be >= 1")
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name} must be one of {', '.join(choices)} (got {getattr(self, f.name)!r})")
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)} "
+                                  f"(got {getattr(self, f.name)!r})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -146,25 +169,14 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
         return cls(**d)
 
 
-# Defaults that differ by objective (the papers' / reference's settings); explicit values win.
-MODEL_DEFAULTS: dict[str, dict] = {
-    "cyclegan": {},
-    # pix2pix (Isola et al. 2017): U-Net G with dropout, conditional PatchGAN, vanilla GAN, batch norm, no pool
-    "pix2pix": {"netG": "unet_256", "norm": "batch", "use_dropout": True, "gan_mode": "vanilla", "pool_size": 0},
-    # distillation: a phone-sized student by default
-    "distill": {"netG": "mobile_resnet_9blocks", "ngf": 16},
-}
-
-
 def config_for(model: str = "cyclegan", **given) -> TrainConfig:
-    """A TrainConfig for ``model`` with that objective's defaults under the explicitly ``given`` values."""
-    if model not in MODEL_DEFAULTS:
-        raise ValueError(f"model must be one of {', '.join(MODEL_DEFAULTS)} (got {model!r})")
-    return TrainConfig(**{**MODEL_DEFAULTS[model], **given, "model": model})
+    """A TrainConfig for ``model`` with that objective's defaults (its registry entry) under the
+    explicitly ``given`` values."""
+    return TrainConfig(**{**get_objective(model).defaults, **given, "model": model})
 
 
 def runtime_fields() -> set[str]:

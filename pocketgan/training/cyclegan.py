@@ -12,59 +12,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..models import create_discriminator, create_generator
 from ..models.losses import GANLoss
-from .precision import PLAIN, Precision
+from ..models.modes import eval_mode
 from .config import TrainConfig
 from .image_pool import ImagePool
-
-LOSS_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
-VISUAL_NAMES = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
-
-
-def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
-    for net in nets:
-        for p in net.parameters():
-            p.requires_grad_(flag)
-
-
-def make_generator(cfg: TrainConfig) -> nn.Module:
-    extra = {"residual": True} if cfg.residual else {}  # only when set: older model configs stay as they were
-    return create_generator(cfg.netG, ngf=cfg.ngf, norm=cfg.g_norm, use_dropout=cfg.use_dropout,
-                            init_type=cfg.init_type, init_gain=cfg.init_gain, **extra)
-
-
-def make_discriminator(cfg: TrainConfig, in_channels: int = 3) -> nn.Module:
-    d = dict(ndf=cfg.ndf, norm=cfg.d_norm)
-    if in_channels != 3:  # e.g. pix2pix's conditional D sees input and output stacked (6 channels)
-        d["in_channels"] = in_channels
-    if cfg.netD == "n_layers":
-        d["n_layers"] = cfg.n_layers_D
-    return create_discriminator(cfg.netD, **d, init_type=cfg.init_type, init_gain=cfg.init_gain)
+from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
+from .precision import PLAIN, Precision
 
 
 class CycleGAN:
-    """The task interface the Trainer drives: ``nets`` (all checkpointed), ``optimizers`` (one
-    LR schedule each), ``pools``, ``generators`` (what a model folder holds), ``train_step``,
-    ``visuals``, and the names of losses and sample columns."""
+    """The :class:`~pocketgan.training.objective.Objective` of unpaired translation both ways
+    (registry entry "cyclegan": its loss names, sample columns and discriminators)."""
 
-    loss_names = LOSS_NAMES
-    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
-    progress_losses = ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B")
-    visual_names = VISUAL_NAMES
+    precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg = cfg
         self.nets: dict[str, nn.Module] = {"G_A": make_generator(cfg), "G_B": make_generator(cfg),
                                            "D_A": make_discriminator(cfg), "D_B": make_discriminator(cfg)}
         for net in self.nets.values():
             net.to(device).train()
         G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(G_A.parameters(), G_B.parameters()), lr=cfg.lr, betas=betas),
-            "D": torch.optim.Adam(itertools.chain(D_A.parameters(), D_B.parameters()), lr=cfg.lr, betas=betas),
-        }
+        optimizer = optimizer or adam(cfg)
+        self.optimizers = {"G": optimizer(itertools.chain(G_A.parameters(), G_B.parameters())),
+                           "D": optimizer(itertools.chain(D_A.parameters(), D_B.parameters()))}
         # fake_B images are judged by D_A, fake_A images by D_B
         self.pools = {"fake_A": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1),
                       "fake_B": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 2)}
@@ -123,10 +94,7 @@ class CycleGAN:
     def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
         """The six sample-grid columns, computed in eval mode (no dropout / BN updates)."""
         G_A, G_B = self.nets["G_A"], self.nets["G_B"]
-        G_A.eval(), G_B.eval()
-        try:
+        with eval_mode(G_A, G_B):
             real_A, real_B = real_A.to(self.device), real_B.to(self.device)
             fake_B, fake_A = G_A(real_A), G_B(real_B)
             return [t.cpu() for t in (real_A, fake_B, G_B(fake_B), real_B, fake_A, G_A(fake_A))]
-        finally:
-            G_A.train(), G_B.train()

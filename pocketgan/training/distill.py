@@ -25,19 +25,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..directions import get_direction
+from ..errors import PocketganError
 from ..models import feature_points
 from ..models.losses import GANLoss
-from ..models.pretrained import DIRECTIONS, load_generator, load_weights, read_model_config
+from ..models.modes import eval_mode
+from ..models.pretrained import load_generator, load_weights, read_model_config
 from .checkpoint import CheckpointError, load_checkpoint, subset
-from .precision import PLAIN, Precision
 from .config import TrainConfig
-from .cyclegan import make_discriminator, make_generator, set_requires_grad
 from .image_pool import ImagePool
-
-LOSS_NAMES = ("G_gan", "recon", "distill", "D")
-VISUAL_NAMES = ("real", "teacher", "student")
-# the discriminator that judges the target domain of each direction, in a CycleGAN checkpoint
-TEACHER_D = {"AtoB": "D_A", "BtoA": "D_B"}
+from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
+from .precision import PLAIN, Precision
 
 
 class FeatureTap:
@@ -55,19 +53,17 @@ class FeatureTap:
 
 def _probe_channels(net: nn.Module, tap: FeatureTap) -> dict[str, int]:
     """Channels at each matching point, from one tiny forward pass in eval mode (no BN update)."""
-    was_training = net.training
-    net.eval()
-    with torch.no_grad():
+    with eval_mode(net), torch.no_grad():
         net(torch.zeros(1, 3, 32, 32, device=next(net.parameters()).device))
-    net.train(was_training)
     return {k: v.shape[1] for k, v in tap.out.items()}
 
 
 def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
     """Load the teacher run's discriminator for this direction into ``D`` if the teacher folder is
     a run folder with a checkpoint of the same D architecture. Returns where it came from."""
-    run = Path(cfg.teacher)
-    ckpt = run / "checkpoints" / "last.safetensors"
+    from .run import CHECKPOINT
+
+    ckpt = Path(cfg.teacher) / CHECKPOINT
     if not ckpt.is_file():
         return None
     try:
@@ -80,25 +76,23 @@ def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
         return None
     same_arch = teacher_cfg.model == "cyclegan" and teacher_cfg.d_norm == cfg.d_norm and \
         all(getattr(teacher_cfg, k) == getattr(cfg, k) for k in ("netD", "ndf", "n_layers_D"))
-    state = subset(tensors, f"net.{TEACHER_D[cfg.direction]}")
+    name = get_direction(cfg.direction).discriminator  # the one that judges this direction's target domain
+    state = subset(tensors, f"net.{name}")
     if not same_arch or not state:
         return None
-    load_weights(D, state, f"{ckpt} [{TEACHER_D[cfg.direction]}]")
-    return f"{ckpt} [{TEACHER_D[cfg.direction]}]"
+    load_weights(D, state, f"{ckpt} [{name}]")
+    return f"{ckpt} [{name}]"
 
 
 class Distillation:
-    """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
+    """The :class:`~pocketgan.training.objective.Objective` of distillation (registry entry "distill")."""
 
-    loss_names = LOSS_NAMES
-    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
-    progress_losses = LOSS_NAMES
-    visual_names = VISUAL_NAMES
+    precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg, self.device = cfg, device
-        self.slot = DIRECTIONS[cfg.direction]
-        self.src, self.dst = ("A", "B") if cfg.direction == "AtoB" else ("B", "A")
+        self.direction = get_direction(cfg.direction)
+        self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
         teacher = load_generator(cfg.teacher, self.slot).to(device)  # eval mode, frozen
         set_requires_grad([teacher], False)
         self.teacher_spec = read_model_config(cfg.teacher)["generators"][self.slot]
@@ -114,24 +108,21 @@ class Distillation:
             try:
                 t_points, s_points = feature_points(teacher), feature_points(student)
             except ValueError as e:
-                raise ValueError(f"{e}; distill with --lambda-distill 0 (output and adversarial losses only)") from None
+                raise PocketganError(f"{e}; distill with --lambda-distill 0 (output and adversarial losses only)") from None
             self.points = tuple(k for k in t_points if k in s_points)
             self.teacher_tap = FeatureTap({k: t_points[k] for k in self.points})
             self.student_tap = FeatureTap({k: s_points[k] for k in self.points})
             t_ch, s_ch = _probe_channels(teacher, self.teacher_tap), _probe_channels(student, self.student_tap)
             for k in self.points:
                 adapters[k] = nn.Conv2d(s_ch[k], t_ch[k], 1)
-        self.teacher = teacher
         # the teacher is checkpointed too: a resumed run continues with the very weights it started
         # with, even if the teacher folder has changed or moved since
         self.nets: dict[str, nn.Module] = {self.slot: student, "adapters": adapters, "D": D, "teacher": teacher}
         for name in (self.slot, "adapters", "D"):
             self.nets[name].to(device).train()
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {
-            "G": torch.optim.Adam(itertools.chain(student.parameters(), adapters.parameters()), lr=cfg.lr, betas=betas),
-            "D": torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=betas),
-        }
+        optimizer = optimizer or adam(cfg)
+        self.optimizers = {"G": optimizer(itertools.chain(student.parameters(), adapters.parameters())),
+                           "D": optimizer(D.parameters())}
         self.pools = {"student": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)}
         self.gan = GANLoss(cfg.gan_mode)
 
@@ -150,7 +141,7 @@ class Distillation:
         real = batch[self.src].to(self.device, non_blocking=True)
         target_real = batch[self.dst].to(self.device, non_blocking=True)
         with torch.no_grad():
-            target = self.teacher(real)
+            target = self.nets["teacher"](real)
         fake = student(real)
 
         set_requires_grad([D], False)
@@ -177,8 +168,5 @@ class Distillation:
         """Input | teacher output | student output, the student in eval mode (what ships)."""
         student = self.nets[self.slot]
         real = (real_A if self.src == "A" else real_B).to(self.device)
-        student.eval()
-        try:
-            return [t.cpu() for t in (real, self.teacher(real), student(real))]
-        finally:
-            student.train()
+        with eval_mode(student):
+            return [t.cpu() for t in (real, self.nets["teacher"](real), student(real))]

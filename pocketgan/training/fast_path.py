@@ -1,10 +1,12 @@
 """The hardware fast path of a training step, shared by the Trainer and benchmarks/train_speed.py.
 
 ``resolve_fast_path`` turns the ``auto`` speed flags into what measured fastest on the device;
-``prepare_task`` applies the one-off parts to a task (Adam implementation, channels-last weights,
-fp16 loss scaling); ``run_step`` runs one ``task.train_step`` with the rest (compiled / DDP nets
-swapped in, channels-last batches, autocast, the loss-scale update). The task keeps its plain
-modules, so checkpoints, model folders, samples and evaluation never see a wrapper.
+``optimizer_factory`` is what an objective builds its optimizers with (the Adam implementation);
+``prepare_task`` applies the one-off parts to a built objective (channels-last weights, fp16 loss
+scaling); ``run_step`` runs one ``task.train_step`` with the rest (compiled / DDP nets swapped into
+``task.nets`` — hence the objectives' rule "look nets up at call time" — channels-last batches,
+autocast, the loss-scale update). The objective keeps its plain modules, so checkpoints, model
+folders, samples and evaluation never see a wrapper.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 
 from . import distributed
 from .config import TrainConfig
+from .objective import OptimizerFactory, adam
 from .precision import Precision, precision_for
 
 
@@ -59,14 +62,10 @@ def resolve_fast_path(cfg: TrainConfig, device: torch.device) -> FastPath:
                     amp=amp, adam=("fused" if cuda else "foreach") if cfg.adam == "auto" else cfg.adam)
 
 
-def with_adam_impl(opt: torch.optim.Optimizer, impl: str) -> torch.optim.Optimizer:
-    """The same Adam, rebuilt as the ``foreach`` or ``fused`` implementation (same maths; on CPU
-    foreach is bit-identical to the per-parameter loop). Other optimizers are returned as they are."""
-    if impl == "plain" or type(opt) is not torch.optim.Adam:
-        return opt
-    drop = ("foreach", "fused")
-    groups = [{k: v for k, v in g.items() if k not in drop} for g in opt.param_groups]
-    return torch.optim.Adam(groups, **{k: v for k, v in opt.defaults.items() if k not in drop}, **{impl: True})
+def optimizer_factory(cfg: TrainConfig, fast: FastPath) -> OptimizerFactory:
+    """Adam with this run's implementation (foreach / fused; the same maths), for the objective to
+    build its optimizers with."""
+    return adam(cfg, fast.adam)
 
 
 def set_adam_impl(opt: torch.optim.Optimizer, impl: str) -> None:
@@ -84,7 +83,6 @@ def set_adam_impl(opt: torch.optim.Optimizer, impl: str) -> None:
 
 def prepare_task(task, fast: FastPath, device: torch.device) -> Precision:
     """Apply the one-off settings to ``task`` in place; returns its precision (loss scaling for fp16)."""
-    task.optimizers = {k: with_adam_impl(o, fast.adam) for k, o in task.optimizers.items()}
     if fast.channels_last:
         for net in task.nets.values():
             net.to(memory_format=torch.channels_last)

@@ -13,36 +13,30 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..directions import get_direction
 from ..models.losses import GANLoss
-from ..models.pretrained import DIRECTIONS
-from .precision import PLAIN, Precision
+from ..models.modes import eval_mode
 from .config import TrainConfig
-from .cyclegan import make_discriminator, make_generator, set_requires_grad
 from .image_pool import ImagePool
-
-LOSS_NAMES = ("G_GAN", "G_L1", "D_real", "D_fake")
-VISUAL_NAMES = ("real_A", "fake_B", "real_B")
+from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
+from .precision import PLAIN, Precision
 
 
 class Pix2Pix:
-    """The Trainer's task interface (see :class:`~pocketgan.training.cyclegan.CycleGAN`)."""
+    """The :class:`~pocketgan.training.objective.Objective` of paired translation one way
+    (registry entry "pix2pix": paired data, one 6-channel D, losses and sample columns)."""
 
-    loss_names = LOSS_NAMES
-    precision: Precision = PLAIN  # the Trainer sets loss scaling for fp16 (precision.py)
-    progress_losses = LOSS_NAMES
-    visual_names = VISUAL_NAMES
-    paired = True  # the Trainer feeds aligned pairs
+    precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg, self.device = cfg, device
-        self.slot = DIRECTIONS[cfg.direction]
-        self.src, self.dst = ("A", "B") if cfg.direction == "AtoB" else ("B", "A")
+        self.direction = get_direction(cfg.direction)
+        self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
         self.nets: dict[str, nn.Module] = {"G": make_generator(cfg), "D": make_discriminator(cfg, in_channels=6)}
         for net in self.nets.values():
             net.to(device).train()
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr, betas=betas),
-                           "D": torch.optim.Adam(self.nets["D"].parameters(), lr=cfg.lr, betas=betas)}
+        optimizer = optimizer or adam(cfg)
+        self.optimizers = {"G": optimizer(self.nets["G"].parameters()), "D": optimizer(self.nets["D"].parameters())}
         self.pools = {"fake_pair": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)} if cfg.pool_size > 0 else {}
         self.gan = GANLoss(cfg.gan_mode)
 
@@ -82,12 +76,9 @@ class Pix2Pix:
 
     @torch.no_grad()
     def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
-        """input | output | true target (columns named real_A, fake_B, real_B for either direction)."""
+        """input | output | true target, whatever the direction."""
         G = self.nets["G"]
         src, dst = (real_A, real_B) if self.src == "A" else (real_B, real_A)
-        G.eval()  # note: pix2pix's dropout is its noise source; samples show the deterministic mode
-        try:
+        with eval_mode(G):  # note: pix2pix's dropout is its noise source; samples show the deterministic mode
             src = src.to(self.device)
             return [t.cpu() for t in (src, G(src), dst)]
-        finally:
-            G.train()

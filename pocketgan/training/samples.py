@@ -1,5 +1,7 @@
-"""Sample grids: one row per fixed example, columns real_A | fake_B | rec_A | real_B | fake_A | rec_B.
-The same examples at every step, so a sequence of grids shows training progress."""
+"""Sample grids: one row per fixed example, one column per image the objective shows (its registry
+entry's ``visual_names``: CycleGAN real_A | fake_B | rec_A | real_B | fake_A | rec_B, pix2pix
+input | output | target, distill input | teacher | student). The same examples at every step, so
+a sequence of grids shows training progress."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,0 +1,39 @@
+"""`pocketgan export`: a generator as ONNX or LiteRT (TFLite), verified against PyTorch."""
+from __future__ import annotations
+
+import argparse
+
+from ..choices import EXPORT_FORMATS, QUANTIZE_MODES
+from ..directions import DIRECTION_NAMES
+from .options import MAX_IMAGE_SIZE, MODEL_HELP, image_size
+
+
+def add_parser(sub) -> None:
+    ex = sub.add_parser("export", help="export a generator to ONNX or LiteRT (TFLite) for phones and browsers, "
+                                       "verified against PyTorch",
+                        description="Write MODEL/export/G_A_256.onnx (or --out) and a model card JSON beside it. The graph "
+                                    "takes and returns uint8 RGB NHWC images [0,255]. ONNX has dynamic height/width; LiteRT "
+                                    "files are fixed at --size. Each export is checked against PyTorch on a fixed image. "
+                                    "Exports of a bundled model go to the model home (`pocketgan models` shows where).")
+    ex.add_argument("--model", required=True, help=MODEL_HELP)
+    ex.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    ex.add_argument("--quantize", choices=QUANTIZE_MODES, help="smaller/faster weights (int8 needs --calibration)")
+    ex.add_argument("--size", type=image_size, default=256,
+                    help=f"export/verification size; LiteRT input size (1-{MAX_IMAGE_SIZE}; default: 256)")
+    ex.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES, help="(default: AtoB)")
+    ex.add_argument("--calibration", help="folder of real input images for int8 calibration")
+    ex.add_argument("--out", help="output file (default: MODEL/export/G_X_SIZE[_q].EXT)")
+    ex.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.zoo import resolve_model
+
+    model = resolve_model(args.model)
+    from ..export.exporter import export_model
+
+    path, card = export_model(model, args.format, args.size, args.quantize, args.direction, args.out, args.calibration)
+    p = card["parity_vs_pytorch"]
+    print(f"wrote {path} ({card['bytes'] / 1e6:.2f} MB, {card['quantize']}); vs PyTorch: PSNR {p['psnr_db']} dB, "
+          f"max abs error {p['max_abs_error']}/255; model card {path.name}.json")
+    return 0

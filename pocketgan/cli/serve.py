@@ -1,0 +1,55 @@
+"""`pocketgan serve`: the web app that translates photos on the phone, plus its small API."""
+from __future__ import annotations
+
+import argparse
+
+from .options import MODEL_HELP, add_device, non_negative_int, port_number, positive_float, positive_int
+
+
+def add_parser(sub) -> None:
+    sv = sub.add_parser("serve", help="serve the web app that translates photos on the phone (in the browser)",
+                        description="Serve an installable web app (PWA) that translates camera photos on the device "
+                                    "with onnxruntime-web (WebGPU or WebAssembly): the photo never leaves the phone. "
+                                    "A model folder is exported to ONNX first (cached in MODEL/export/). Also serves "
+                                    "POST /api/translate for clients that cannot run the model, and /api/model.")
+    sv.add_argument("--model", help=f"{MODEL_HELP} (default: the bundled summer2winter)")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on; 0.0.0.0 for phones on the network (default: 127.0.0.1)")
+    sv.add_argument("--port", type=port_number, default=8000, help="1-65535 (default: 8000)")
+    sv.add_argument("--max-size", type=non_negative_int, default=1024,
+                    help="longest side photos are translated at, in the page and on the server; 0 = full size "
+                         "(default: 1024)")
+    sv.add_argument("--workers", type=positive_int, default=2,
+                    help="server-side translations at once; more requests queue (default: 2)")
+    sv.add_argument("--max-upload-mb", type=positive_float, default=20,
+                    help="largest photo POST /api/translate accepts (default: 20)")
+    add_device(sv, "cpu", "device for server-side translation: ")
+    sv.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..devices import resolve_device
+
+    device = str(resolve_device(args.device))
+    from ..app import require_app_dependencies
+
+    require_app_dependencies()
+    import uvicorn
+
+    from ..app.assets import find_static
+    from ..app.server import check_address, create_app
+    from ..models.zoo import resolve_model
+
+    check_address(args.host, args.port)
+    find_static()  # a missing web build is an error here, with the command that builds it
+    model = resolve_model(args.model)
+    print(f"preparing {model} (a model folder is exported to ONNX once, then reused)", flush=True)
+    app = create_app(model, max_side=args.max_size, workers=args.workers, device=device,
+                     max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {model} ({', '.join(app.state.served.directions)}) at http://{host}:{args.port}/", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("note: phones need HTTPS (e.g. a reverse proxy) to install the app, work offline and use the live camera",
+              flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

@@ -1,0 +1,47 @@
+"""`pocketgan translate`: image files, folders or globs through a model."""
+from __future__ import annotations
+
+import argparse
+
+from ..choices import IMAGE_FORMATS
+from ..directions import DIRECTION_NAMES
+from .options import MODEL_HELP, add_device, non_negative_int, positive_int
+
+
+def add_parser(sub) -> None:
+    tr = sub.add_parser("translate", help="translate images with a trained model",
+                        description="Translate image files, folders or globs. Outputs go to --out as <name>.png "
+                                    "(never over an input). Any size: images are padded to the network's stride "
+                                    "and come back at their original size.")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    tr.add_argument("--model", help=f"{MODEL_HELP} (default: the bundled summer2winter)")
+    tr.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES,
+                    help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
+    tr.add_argument("--out", default="translated", help="output folder (created if needed; default: translated)")
+    tr.add_argument("--format", default="png", choices=IMAGE_FORMATS, help="output format (default: png)")
+    tr.add_argument("--max-size", type=non_negative_int, default=1024,
+                    help="translate at most this long a side (larger images are downscaled for the network and the "
+                         "result upscaled back); 0 = full resolution (default: 1024)")
+    tr.add_argument("--batch-size", type=positive_int, default=4, help="images per forward pass (default: 4)")
+    add_device(tr)
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tr.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..devices import resolve_device
+    from ..models.zoo import DEFAULT_MODEL, resolve_model
+
+    device = resolve_device(args.device)
+    model = resolve_model(args.model)
+    if args.model is None:
+        print(f"using the bundled model {DEFAULT_MODEL} ({args.direction}); `pocketgan models` lists others", flush=True)
+
+    from ..inference.pipeline import TranslationPipeline
+    from ..inference.translate import translate_files
+
+    pipe = TranslationPipeline.from_pretrained(model, args.direction, device=str(device),
+                                               max_side=args.max_size, batch_size=args.batch_size)
+    written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress)
+    print(f"wrote {len(written)} images to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
+    return 1 if errors else 0

@@ -1,0 +1,375 @@
+"""The training loop, top to bottom: data -> the objective (its nets, optimizers, pools) ->
+schedules -> (resume) -> epochs of steps with logging, samples, evaluation and checkpoints.
+
+What the objective is (CycleGAN, pix2pix, distill, ...) comes from its registry entry
+(objectives.py); its maths from its class (objective.py declares the interface). The run folder's
+layout and the entry points are in run.py, the checkpointed state in state.py.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.images import ImageError
+from ..data.paired import PairedImages, has_pairs, load_pair, scan_matched, scan_pairs
+from ..data.transforms import Preprocess
+from ..data.unpaired import DistributedEpochSampler, EpochSampler, UnpairedImages
+from ..devices import resolve_device
+from ..errors import first_line
+from ..fileio import atomic_write_json
+from ..models.pretrained import ModelFolderError, save_pretrained
+from . import distributed, state
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
+from .objectives import get_objective
+from .run import RunFolder, TrainingError
+from .samples import fixed_examples, save_grid
+from .schedule import linear_decay
+
+
+def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path, Path]:
+    """(trainA, trainB, sample A folder, sample B folder): samples come from testA/testB if present."""
+    if cfg.data is not None:
+        root = Path(cfg.data)
+        if not root.is_dir():
+            raise TrainingError(f"{root}: dataset root does not exist" if not root.exists() else f"{root}: not a folder")
+        a, b = root / "trainA", root / "trainB"
+        test_a, test_b = root / "testA", root / "testB"
+        return a, b, (test_a if test_a.is_dir() else a), (test_b if test_b.is_dir() else b)
+    return Path(cfg.a), Path(cfg.b), Path(cfg.a), Path(cfg.b)
+
+
+def paired_data(cfg: TrainConfig, preprocess: Preprocess) -> tuple[PairedImages, PairedImages]:
+    """(training pairs, pairs for samples/evaluation: test/ or val/ if present, else the training pairs)."""
+    if cfg.data is None:
+        train_scan, held_out = scan_matched(cfg.a, cfg.b, cfg.max_pixels), None
+    else:
+        train_scan = scan_pairs(cfg.data, "train", cfg.max_pixels)
+        held_out = next((s for s in ("test", "val") if has_pairs(cfg.data, s)), None)
+    train_set = PairedImages(train_scan, preprocess, cfg.seed, cfg.max_pixels)
+    sample_set = PairedImages(scan_pairs(cfg.data, held_out, cfg.max_pixels), preprocess, cfg.seed, cfg.max_pixels) \
+        if held_out else train_set
+    return train_set, sample_set
+
+
+class StopRequest:
+    """First Ctrl-C / SIGTERM: finish the current step, checkpoint, exit. Second: exit now."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("\nstopping after this step (checkpointing); press Ctrl-C again to abort without saving")
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: no signal handling
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class Trainer:
+    """One run of one objective. ``Trainer(cfg, run_dir).fit()``; ``resume=True`` restores the
+    run folder's checkpoint first."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+        cfg.validate()
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
+        self.spec = get_objective(cfg.model)
+        self.dist = distributed.current()
+        self.device = distributed.rank_device(resolve_device(cfg.device), self.dist)
+        self.fast = resolve_fast_path(cfg, self.device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+
+        # data: two unpaired folders, or aligned pairs for objectives that need them (pix2pix)
+        self.preprocess = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
+        if self.spec.paired:
+            self.data, self.sample_pairs = paired_data(cfg, self.preprocess)
+        else:
+            dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
+            self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
+            self.sample_pairs = None
+        self.steps_per_epoch = DistributedEpochSampler.steps_per_epoch(len(self.data), cfg.batch_size, self.dist.world) \
+            if self.dist.active else math.ceil(len(self.data) / cfg.batch_size)
+
+        # the objective (nets, optimizers, pools), then schedules
+        torch.manual_seed(cfg.seed)
+        try:
+            self.task = self.spec.load()(cfg, self.device, optimizer_factory(cfg, self.fast))
+        except ModelFolderError as e:  # e.g. a --teacher that is not a model folder
+            raise TrainingError(str(e)) from None
+        if cfg.grad_checkpoint:
+            self._enable_grad_checkpointing()
+        self.precision = prepare_task(self.task, self.fast, self.device)  # channels-last, loss scaling
+        if self.dist.active:  # replicas start alike; pools and dropout draw differently per rank
+            for name, pool in self.task.pools.items():
+                pool.rng.seed(f"{cfg.seed}/{name}/rank{self.dist.rank}")
+            torch.manual_seed(self._rank_seed())
+        self.schedulers = {k: linear_decay(o, cfg.n_epochs, cfg.n_epochs_decay) for k, o in self.task.optimizers.items()}
+        self.progress = state.Progress()
+        self.window = state.LossWindow.of(self.spec.loss_names, self.device)
+        self._evaluator = None
+        self._examples = None
+        self._last_sample_step = -1
+        if resume:
+            self.load(self.folder.checkpoint)
+        else:
+            random.seed(self._rank_seed())
+            np.random.seed(self._rank_seed() % 2**32)
+        self._grad_hooks = self._average_uncovered_gradients()  # handles of the optimizer pre-step hooks
+        self.train_nets = self._training_nets(self.fast.compile)
+        self._loader: DataLoader | None = None
+        self._compiled_ok = False  # the first compiled step went through
+
+    # --- set-up helpers -------------------------------------------------------------------------
+    def _enable_grad_checkpointing(self) -> None:
+        for net in self.task.generators.values():
+            if not hasattr(net, "set_grad_checkpointing"):
+                raise TrainingError(f"--grad-checkpoint: generator {self.cfg.netG} does not support it "
+                                    "(resnet_6blocks / resnet_9blocks do)")
+            try:
+                net.set_grad_checkpointing(True)
+            except ValueError as e:
+                raise TrainingError(f"--grad-checkpoint: {e}") from None
+
+    def _rank_seed(self) -> int:
+        """The run's seed with one process; a different one per rank in a distributed run."""
+        if not self.dist.active:
+            return self.cfg.seed
+        return int(np.random.SeedSequence([self.cfg.seed, self.dist.rank]).generate_state(1)[0])
+
+    def _training_nets(self, compiled: bool) -> dict[str, torch.nn.Module]:
+        """What ``train_step`` calls in place of each net: compiled and/or in DDP."""
+        return training_nets(self.task, compiled, lambda m: distributed.wrap(m, self.dist, self.device))
+
+    def _average_uncovered_gradients(self) -> list:
+        """Nets DDP cannot wrap (a ModuleDict indexed by the objective) get their gradients averaged
+        just before their optimizer steps."""
+        if not self.dist.active:
+            return []
+        params = [p for net in self.task.nets.values() if not distributed.callable_net(net) for p in net.parameters()
+                  if p.requires_grad]
+        handles = []
+        for opt in self.task.optimizers.values():
+            own = {id(p) for g in opt.param_groups for p in g["params"]}
+            mine = [p for p in params if id(p) in own]
+            if mine:
+                handles.append(opt.register_step_pre_hook(
+                    lambda o, args, kwargs, mine=mine: distributed.average_gradients(mine, self.dist)))
+        return handles
+
+    # --- checkpoints (the state itself: state.py) -----------------------------------------------
+    def save(self) -> None:
+        """Checkpoint (all ranks take part; rank 0 writes) and refresh the model folder."""
+        tensors, meta = state.capture(self)
+        if not self.dist.main:
+            distributed.barrier(self.dist)
+            return
+        save_checkpoint(self.folder.checkpoint, tensors, meta)
+        p = self.progress
+        self._save_model(self.run_dir, {"steps": p.step, "epochs_completed": p.epoch, "iter_in_epoch": p.iter_in_epoch,
+                                        "train_seconds": round(p.train_seconds, 1),
+                                        "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
+        distributed.barrier(self.dist)
+
+    def _save_model(self, folder: Path, training: dict) -> None:
+        save_pretrained(folder, self.task.generators, **self.task.model_info(),
+                        preprocess={"crop_size": self.cfg.crop_size}, training=training)
+
+    def load(self, path: Path) -> None:
+        try:
+            tensors, meta = load_checkpoint(path)
+        except CheckpointError as e:
+            raise TrainingError(str(e)) from None
+        state.restore(self, tensors, meta, str(path))
+
+    # --- one step -------------------------------------------------------------------------------
+    def loader(self) -> DataLoader:
+        """The batches of the current epoch from the current step on. One DataLoader serves every
+        epoch (its sampler is moved on), so worker processes persist instead of restarting per epoch;
+        the order is a function of (seed, epoch, position) alone, so that changes no result."""
+        cfg, p = self.cfg, self.progress
+        if self._loader is None:
+            workers = cfg.workers if cfg.workers >= 0 else (4 if self.device.type == "cuda" else 0)
+            sampler = DistributedEpochSampler(len(self.data), p.epoch, 0, cfg.batch_size, self.dist.rank,
+                                              self.dist.world) if self.dist.active else EpochSampler(len(self.data), p.epoch)
+            # own generator: creating an iterator must not consume the global RNG (exact resume)
+            generator = torch.Generator().manual_seed(cfg.seed * 100_003)
+            self._loader = DataLoader(self.data, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
+                                      pin_memory=self.device.type == "cuda", generator=generator,
+                                      persistent_workers=workers > 0)
+        start = p.iter_in_epoch if self.dist.active else p.iter_in_epoch * cfg.batch_size
+        self._loader.sampler.set_epoch(p.epoch, start)
+        return self._loader
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One step of the objective with the fast path on: the training nets (compiled / DDP) swapped
+        in, channels-last batches, autocast. The first compiled step compiles; if that fails the step
+        is undone and redone eagerly, with a one-line warning."""
+        if not self.fast.compile or self._compiled_ok:
+            return run_step(self.task, self.fast, self.train_nets, batch)
+        tensors, meta = state.capture(self)
+        snapshot = ({k: v.clone() for k, v in tensors.items()}, meta)
+        t0 = time.perf_counter()
+        try:
+            losses = run_step(self.task, self.fast, self.train_nets, batch)
+        except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
+            tqdm.write(f"warning: torch.compile failed ({first_line(e)}); training without it", file=sys.stderr)
+            state.restore(self, *snapshot, "the state before the first step")
+            self.fast = dataclasses.replace(self.fast, compile=False)
+            self.train_nets = self._training_nets(False)
+            return run_step(self.task, self.fast, self.train_nets, batch)
+        self._compiled_ok = True
+        if self.dist.main:
+            tqdm.write(f"torch.compile: first step took {time.perf_counter() - t0:.1f} s (compiling)", file=sys.stderr)
+        return losses
+
+    # --- what a run shows -----------------------------------------------------------------------
+    def write_samples(self) -> Path:
+        if self._examples is None:
+            ev = self.preprocess.eval_mode()
+            if self.sample_pairs is not None:
+                self._examples = self.sample_pairs.examples(4, ev)
+            else:
+                self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
+                                  fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
+        path = self.folder.samples / f"step_{self.progress.step:08d}.png"
+        save_grid(self.task.visuals(*self._examples), list(self.spec.visual_names), path)
+        self._last_sample_step = self.progress.step
+        return path
+
+    def evaluate(self) -> dict:
+        """FID/KID of the directions the objective writes, on the fixed test subset; keeps best/
+        by mean KID."""
+        from ..evaluation.periodic import SubsetEvaluator
+
+        cfg, p = self.cfg, self.progress
+        if self._evaluator is None:
+            device = "cuda" if self.device.type == "cuda" else "cpu"
+            if self.sample_pairs is not None:
+                images: dict[str, list] = {"A": [], "B": []}
+                for pair in self.sample_pairs.pairs[:cfg.eval_images]:
+                    try:
+                        a, b = load_pair(pair, cfg.max_pixels)
+                    except ImageError:
+                        continue
+                    images["A"].append(a)
+                    images["B"].append(b)
+                self._evaluator = SubsetEvaluator(images, cfg.eval_convention, device)
+            else:
+                self._evaluator = SubsetEvaluator.from_folders(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
+                                                               cfg.eval_convention, device)
+        result = self._evaluator(self.task.generators)
+        record = {"step": p.step, "epoch": p.epoch, "convention": cfg.eval_convention,
+                  "images": self._evaluator.n, **result}
+        with open(self.folder.evals, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if p.best_kid is None or result["mean_kid_x1000"] < p.best_kid:
+            p.best_kid = result["mean_kid_x1000"]
+            self._save_model(self.folder.best, {
+                "steps": p.step, "epochs_completed": p.epoch,
+                "selected_by": f"lowest mean KID over the directions on a fixed subset of the TEST images "
+                               f"({self._evaluator.n} per domain, {cfg.eval_convention} convention): optimistic, "
+                               "not a held-out figure",
+                "eval": result})
+        parts = [f"{d.label} KID x1000 {result[d.name]['kid_x1000']:.2f}, FID {result[d.name]['fid']:.1f}"
+                 for d in self.spec.directions(cfg.direction) if d.name in result]
+        tqdm.write(f"eval epoch {p.epoch}: " + "; ".join(parts), file=sys.stderr)
+        return record
+
+    # --- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until the schedule (or ``max_steps``) is done or a stop is requested.
+        Returns a summary: steps, epochs, seconds, whether it finished, the last logged losses."""
+        cfg, main, p, window = self.cfg, self.dist.main, self.progress, self.window
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.folder.config, cfg.to_dict())
+            for line in self.data.warnings():
+                tqdm.write(f"warning: {line}", file=sys.stderr)
+        total_steps = cfg.total_epochs * self.steps_per_epoch
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        stop = StopRequest()
+        window_start, last = time.perf_counter(), {}
+        metrics = open(self.folder.metrics if main else os.devnull, "a", encoding="utf-8")
+        bar = tqdm(total=total_steps, initial=min(p.step, total_steps), disable=not (cfg.progress and main),
+                   unit="it", dynamic_ncols=True, file=sys.stderr,
+                   mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
+        first_optimizer = next(iter(self.task.optimizers.values()))  # its LR is the one logged
+        stopped = interrupted = False
+        with stop.installed(), metrics, bar:
+            while p.epoch < cfg.total_epochs and p.step < total_steps and not stopped:
+                for batch in self.loader():
+                    t0 = time.perf_counter()
+                    losses = self.train_step(batch)
+                    # distributed: losses averaged over ranks, and all ranks stop together
+                    losses, interrupted = distributed.mean_losses(losses, stop.requested, self.dist)
+                    p.train_seconds += time.perf_counter() - t0
+                    p.step += 1
+                    p.iter_in_epoch += 1
+                    window.add(losses)
+                    bar.set_description_str(f"epoch {p.epoch + 1}/{cfg.total_epochs} iter {p.iter_in_epoch}/"
+                                            f"{self.steps_per_epoch}", refresh=False)
+                    bar.update(1)
+                    if p.step % cfg.log_every == 0 or p.iter_in_epoch == self.steps_per_epoch:
+                        elapsed = time.perf_counter() - window_start
+                        last = window.means()
+                        record = {"step": p.step, "epoch": p.epoch + 1, "iter": p.iter_in_epoch,
+                                  "lr": first_optimizer.param_groups[0]["lr"],
+                                  "images_per_s": round(window.steps * cfg.batch_size / max(elapsed, 1e-9), 3), **last}
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+                        bar.set_postfix({k: f"{last[k]:.3f}" for k in self.spec.progress_losses if k in last},
+                                        refresh=False)
+                        window.reset()
+                        window_start = time.perf_counter()
+                    if cfg.sample_every and p.step % cfg.sample_every == 0 and main:
+                        self.write_samples()
+                    if interrupted or p.step >= total_steps:
+                        stopped = True
+                        break
+                    if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
+                        self.save()
+                if p.iter_in_epoch >= self.steps_per_epoch:  # epoch complete
+                    p.epoch += 1
+                    p.iter_in_epoch = 0
+                    for s in self.schedulers.values():
+                        s.step()
+                    if main:
+                        self.write_samples()
+                        if cfg.eval_every and p.epoch % cfg.eval_every == 0:
+                            self.evaluate()
+                self.save()
+        self._loader = None  # ends persistent workers
+        if self._last_sample_step != p.step and main:
+            self.write_samples()
+        return {"run_dir": str(self.run_dir), "steps": p.step, "epochs_completed": p.epoch,
+                "finished": p.epoch >= cfg.total_epochs, "interrupted": interrupted or stop.requested,
+                "train_seconds": p.train_seconds, "losses": last}
