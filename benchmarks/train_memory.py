@@ -4,7 +4,8 @@ Each (size, setting) runs in a fresh Python process (peak memory is a per-proces
 mark): build the CycleGAN task (paper's model by default: resnet_9blocks G ngf=64, 70x70 PatchGAN
 ndf=64, batch 1), run ``--steps`` training steps on random images through the Trainer's fast path,
 and report
-  * CPU: the process's peak resident set (``ru_maxrss``) and the part above the same process's
+  * CPU: the process's peak resident set (``VmHWM``: unlike ``ru_maxrss``, which Linux carries
+    over from the parent across fork + exec, it starts afresh in the new program) and the part above the same process's
     RSS just before the first step (weights, optimizer state and torch itself are in the baseline);
   * CUDA: ``torch.cuda.max_memory_allocated``;
 plus the median step time, so the compute price of checkpointing is measured in the same run.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,22 +32,31 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """This program's peak resident set (VmHWM of /proc/self/status, in kB)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def child(args: argparse.Namespace) -> None:
     """One measurement (runs in its own process); prints one JSON line."""
     import torch
 
-    from pocketgan.training.config import TrainConfig
-    from pocketgan.training.cyclegan import CycleGAN
+    from pocketgan.training.config import config_for
     from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
+    from pocketgan.training.objectives import get_objective
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    cfg = TrainConfig(data="-", netG=args.netG, ngf=args.ngf, crop_size=args.size, batch_size=args.batch,
-                      grad_checkpoint=args.checkpoint)
+    cfg = config_for(args.objective, data="-", netG=args.netG, ngf=args.ngf, crop_size=args.size, batch_size=args.batch,
+                     grad_checkpoint=args.checkpoint)
     fast = resolve_fast_path(cfg, device)
     torch.manual_seed(0)
-    task = CycleGAN(cfg, device, optimizer_factory(cfg, fast))
+    task = get_objective(args.objective).load()(cfg, device, optimizer_factory(cfg, fast))
     if args.checkpoint:
         for net in task.generators.values():
             net.set_grad_checkpointing(True)
@@ -69,11 +78,23 @@ def child(args: argparse.Namespace) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)
-    out = {"size": args.size, "checkpoint": args.checkpoint, "step_s": statistics.median(times[1:] or times),
-           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_rss_mb": base}
+    out = {"size": args.size, "objective": args.objective, "checkpoint": args.checkpoint, "step_s": statistics.median(times[1:] or times),
+           "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
     if device.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     print(json.dumps(out))
+
+
+def measure(objective: str, size: int, netG: str, ngf: int, batch: int, steps: int, threads: int, device: str,
+            checkpoint: bool = False) -> dict:
+    """One measurement in a fresh process (also used by train_speed.py --objectives)."""
+    cmd = [sys.executable, __file__, "--child", "--objective", objective, "--size", str(size), "--netG", netG,
+           "--ngf", str(ngf), "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
+           "--device", device] + (["--checkpoint"] if checkpoint else [])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -86,6 +107,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", metavar="PATH")
+    p.add_argument("--objective", default="cyclegan", help="training objective (default: cyclegan)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--checkpoint", action="store_true", help=argparse.SUPPRESS)
@@ -95,18 +117,15 @@ def main() -> int:
         return 0
     print(f"# train_memory  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
     print(f"# cpu: {cpu_model()} ({os.cpu_count()} logical cores)  device {args.device}  threads {args.threads or 'default'}")
-    print(f"# model: CycleGAN, {args.netG} ngf={args.ngf}, basic D ndf=64, batch {args.batch}, {args.steps} steps each")
+    print(f"# model: {args.objective}, {args.netG} ngf={args.ngf}, basic D ndf=64, batch {args.batch}, {args.steps} steps each")
     rows = []
     for size in args.sizes:
         for ckpt in (False, True):
-            cmd = [sys.executable, __file__, "--child", "--size", str(size), "--netG", args.netG, "--ngf", str(args.ngf),
-                   "--batch", str(args.batch), "--steps", str(args.steps), "--threads", str(args.threads),
-                   "--device", args.device] + (["--checkpoint"] if ckpt else [])
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                print(f"  {size}px checkpoint={ckpt}: failed ({done.stderr.strip().splitlines()[-1:]})", flush=True)
+            row = measure(args.objective, size, args.netG, args.ngf, args.batch, args.steps, args.threads, args.device,
+                          ckpt)
+            if "error" in row:
+                print(f"  {size}px checkpoint={ckpt}: failed ({row['error']})", flush=True)
                 continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"  {size}px checkpoint={ckpt}: peak RSS {row['peak_rss_mb']:.0f} MB, "
                   f"{row['step_s']:.2f} s/step", flush=True)

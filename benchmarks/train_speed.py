@@ -25,6 +25,14 @@ when it is built, so it is switched on here for both candidates (it only matters
     python benchmarks/train_speed.py --reference /tmp/ref       # + the reference, interleaved
     python benchmarks/train_speed.py --reference /tmp/ref --sizes 128 --rounds 5 --json out.json
 
+With ``--objectives cyclegan cut fastcut`` the candidates are instead those objectives' steps, each
+as ``pocketgan train`` runs it (fast path on ``auto``, the objective's own defaults), all with the
+same generator (``--netG``, default resnet_9blocks ngf 64) and D, interleaved the same way; each
+objective's peak memory is measured in a fresh process (train_memory.py), and the ratios are to
+CycleGAN's.
+
+    python benchmarks/train_speed.py --objectives cyclegan cut fastcut --sizes 128 256
+
 With ``--ddp N`` it measures data-parallel training instead: images/s of N gloo processes with 1
 thread each (DistributedDataParallel, as ``torchrun --nproc_per_node=N -m pocketgan train`` runs)
 against 1 process with N threads, same model, batch 1 per process, ``--steps`` timed steps after
@@ -121,6 +129,24 @@ def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
     return candidates
 
 
+def build_objective_candidates(args: argparse.Namespace, device: torch.device) -> dict:
+    """One candidate per objective: its step on the fast path, with the same G and D for all."""
+    from pocketgan.training.config import config_for
+    from pocketgan.training.objectives import get_objective
+
+    candidates = {}
+    for name in args.objectives:
+        cfg = config_for(name, data="-", netG=args.netG, batch_size=args.batch, crop_size=args.current_size,
+                         **({"pool_size": args.pool_size} if name == "cyclegan" else {}))
+        fast = resolve_fast_path(cfg, device)
+        task = get_objective(name).load()(cfg, device, optimizer_factory(cfg, fast))
+        prepare_task(task, fast, device)
+        nets = training_nets(task, fast.compile)
+        candidates[name] = (lambda a, b, task=task, fast=fast, nets=nets:
+                            run_step(task, fast, nets, {"A": a, "B": b}))
+    return candidates
+
+
 def _pct(xs: list) -> str:
     xs = [x for x in xs if x is not None]
     return f"{statistics.mean(xs):.0%}" if xs else "n/a"
@@ -129,7 +155,8 @@ def _pct(xs: list) -> str:
 def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dict:
     torch.manual_seed(args.seed)
     random.seed(args.seed)  # the reference's image pool draws from Python's global RNG
-    candidates = build_candidates(args, device)
+    args.current_size = size
+    candidates = build_objective_candidates(args, device) if args.objectives else build_candidates(args, device)
     n_inputs = args.warmup + args.rounds * args.iters
     gen = torch.Generator().manual_seed(args.seed + size)
     inputs = [(torch.rand(args.batch, 3, size, size, generator=gen) * 2 - 1,
@@ -183,7 +210,7 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
                                    "max_s": max(times[name]), "times_s": times[name],
                                    "round_medians_s": rounds[name], "warmup_s": warm[name],
                                    "others_cpu": others[name]}
-    base = "reference" if "reference" in candidates else "plain"
+    base = "reference" if "reference" in candidates else (names[0] if args.objectives else "plain")
     for name in names:  # speed vs the baseline: > 1 means faster than it
         c = out["candidates"][name]
         c["speed_vs_" + base] = out["candidates"][base]["median_s"] / c["median_s"]
@@ -191,6 +218,13 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
         c["paired_ratios"] = [r / p for p, r in zip(times[name], times[base])]
         c["median_paired_ratio"] = statistics.median(c["paired_ratios"])
     out["baseline"] = base
+    if args.objectives:  # peak memory: a per-process high-water mark, so each in a fresh process
+        from train_memory import measure
+
+        for name in names:
+            m = measure(name, size, args.netG, 64, args.batch, 2, args.threads, args.device)
+            out["candidates"][name]["peak_rss_mb"] = m.get("peak_rss_mb")
+            out["candidates"][name]["cuda_peak_mb"] = m.get("cuda_peak_mb")
     return out
 
 
@@ -271,6 +305,9 @@ def main() -> int:
     p.add_argument("--pool-size", type=int, default=50, help="image pool size (default 50, the paper's)")
     p.add_argument("--batch", type=int, default=1, help="images per domain per step (default 1, the paper's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objectives", nargs="+", metavar="NAME",
+                   help="compare these objectives' steps instead (e.g. cyclegan cut fastcut; the first is the baseline)")
+    p.add_argument("--netG", default="resnet_9blocks", help="generator for --objectives (default: resnet_9blocks)")
     p.add_argument("--json", metavar="PATH", help="also write the results here")
     p.add_argument("--ddp", type=int, default=0, metavar="N",
                    help="instead: N gloo processes x 1 thread vs 1 process x N threads (CPU, images/s)")
@@ -280,6 +317,8 @@ def main() -> int:
         if args.ddp < 2 or args.steps < 1 or args.device != "cpu" or args.reference:
             p.error("--ddp needs N >= 2, --steps >= 1, the CPU and no --reference")
         return main_ddp(args)
+    if args.objectives and args.reference:
+        p.error("--objectives compares pocketgan's objectives; give no --reference with it")
     if args.iters < 1 or args.rounds < 1 or args.warmup < 0:
         p.error("--iters and --rounds must be >= 1, --warmup >= 0")
     if args.threads > 0:
@@ -294,8 +333,11 @@ def main() -> int:
     print(f"# cpu: {info['cpu']} ({info['cpu_count']} logical cores)  torch {info['torch']}  "
           f"threads {info['threads']}  device {info['device']}" + (f" ({info['gpu']})" if "gpu" in info else ""))
     print(f"# os.getloadavg(): {tuple(round(x, 2) for x in info['loadavg_start'])}")
-    print(f"# model: resnet_9blocks G ngf=64, basic D ndf=64, instance norm, lsgan, identity 0.5, "
-          f"pool {args.pool_size}, batch {args.batch}; warmup {args.warmup}, {args.rounds} rounds x {args.iters} iters "
+    model = (f"objectives {', '.join(args.objectives)} with {args.netG} G ngf=64 for all, otherwise each "
+             f"objective's defaults (D ndf=64: basic for cyclegan, the anti-aliased cut_basic for cut/fastcut)"
+             if args.objectives else
+             f"resnet_9blocks G ngf=64, basic D ndf=64, instance norm, lsgan, identity 0.5, pool {args.pool_size}")
+    print(f"# model: {model}, batch {args.batch}; warmup {args.warmup}, {args.rounds} rounds x {args.iters} iters "
           f"per candidate, interleaved A, B, A, B")
     t_start = time.perf_counter()
     results = []
@@ -304,13 +346,19 @@ def main() -> int:
 
     print()
     print(f"{'size':>5}  {'candidate':<10} {'median s/iter':>13} {'min':>7} {'max':>7} {'images/s':>9} "
-          f"{'speed vs ' + results[0]['baseline']:>19} {'paired median':>14} {'warm-up s':>10} {'others CPU':>11}")
+          f"{'speed vs ' + results[0]['baseline']:>19} {'paired median':>14} {'warm-up s':>10} {'others CPU':>11}"
+          + (f" {'peak RSS MB':>12} {'memory vs ' + results[0]['baseline']:>20}" if args.objectives else ""))
     for res in results:
+        base_mem = res["candidates"][res["baseline"]].get("peak_rss_mb")
         for name, c in res["candidates"].items():
             ratio = c["speed_vs_" + res["baseline"]]
+            mem = ""
+            if args.objectives:
+                rss = c.get("peak_rss_mb")
+                mem = f" {rss or float('nan'):>12.0f} " + (f"{rss / base_mem:>19.2f}x" if rss and base_mem else f"{'n/a':>20}")
             print(f"{res['size']:>5}  {name:<10} {c['median_s']:>13.3f} {c['min_s']:>7.3f} {c['max_s']:>7.3f} "
                   f"{c['images_per_s']:>9.3f} {ratio:>18.3f}x {c['median_paired_ratio']:>13.3f}x "
-                  f"{max(c['warmup_s'], default=float('nan')):>10.1f} {_pct(c['others_cpu']):>11}")
+                  f"{max(c['warmup_s'], default=float('nan')):>10.1f} {_pct(c['others_cpu']):>11}" + mem)
     info["loadavg_end"] = os.getloadavg()
     info["wall_s"] = time.perf_counter() - t_start
     print(f"\n# os.getloadavg() at the end: {tuple(round(x, 2) for x in info['loadavg_end'])}; "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .models.pretrained import CONFIG_NAME, ModelFolderError, build_generator, read_model_config
+from .errors import first_line
+from .models.pretrained import MAX_GENERATOR_PARAMS, CONFIG_NAME, ModelFolderError, build_generator, read_model_config
 from .models.profile import count_macs, describe_size
-from .training.checkpoint import read_checkpoint_meta
+from .training.checkpoint import CheckpointError, read_checkpoint_meta, validate_checkpoint_meta
 from .training.config import TrainConfig
 from .training.objective import discriminator_spec, generator_spec
 from .training.objectives import get_objective
@@ -22,17 +23,45 @@ def _discriminator_specs(cfg: dict) -> dict[str, dict]:
     return {name: discriminator_spec(cfg, channels) for name, channels in get_objective(cfg["model"]).discriminators.items()}
 
 
-def describe(path: str | Path, image_size: int = 256) -> dict:
-    """Gather everything known about ``path`` (model folder, run folder or checkpoint file)."""
+def _discriminator(spec: dict, source: str):
+    """Build a discriminator a checkpoint's config describes, after counting its parameters on
+    PyTorch's meta device (no memory): a damaged config must not allocate gigabytes."""
+    import torch
+
     from .models import create_discriminator
 
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    try:
+        with torch.device("meta"):
+            params = sum(p.numel() for p in create_discriminator(spec["name"], **kwargs).parameters())
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        raise ModelFolderError(f"{source}: discriminator {spec['name']} cannot be built ({first_line(e)})") from None
+    if params > MAX_GENERATOR_PARAMS:
+        raise ModelFolderError(f"{source}: discriminator {spec['name']} would have {params:,} parameters; "
+                               "the checkpoint's config is damaged")
+    return create_discriminator(spec["name"], **kwargs)
+
+
+def _checkpoint_meta(path: Path) -> dict:
+    """A checkpoint's metadata, checked (CheckpointError naming the file and field, never KeyError)."""
+    try:
+        meta = read_checkpoint_meta(path)
+    except ValueError as e:  # the metadata is not JSON
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: damaged checkpoint metadata (not JSON: {e})") from None
+    return validate_checkpoint_meta(meta, path)
+
+
+def describe(path: str | Path, image_size: int = 256) -> dict:
+    """Gather everything known about ``path`` (model folder, run folder or checkpoint file)."""
     path = Path(path)
     info: dict = {"path": str(path), "networks": {}}
     ckpt_meta = None
     if path.is_file():
-        ckpt_meta = read_checkpoint_meta(path)
+        ckpt_meta = _checkpoint_meta(path)
     elif (path / CHECKPOINT).is_file():
-        ckpt_meta = read_checkpoint_meta(path / CHECKPOINT)
+        ckpt_meta = _checkpoint_meta(path / CHECKPOINT)
     if path.is_dir() and (path / CONFIG_NAME).is_file():
         model = read_model_config(path)
         generators = model["generators"]
@@ -46,12 +75,14 @@ def describe(path: str | Path, image_size: int = 256) -> dict:
         generators = {d.slot: generator_spec(cfg) for d in spec.directions(cfg.get("direction", "AtoB"))}
     else:
         raise ModelFolderError(f"{path}: neither a model/run folder (no {CONFIG_NAME}) nor a training checkpoint")
+    where = path / CONFIG_NAME if ckpt_meta is None or (path / CONFIG_NAME).is_file() else path
     for name, spec in generators.items():
-        info["networks"][name] = {"arch": _arch(spec), **describe_size(build_generator(spec), image_size)}
+        net = build_generator(spec, f"{where}: generators.{name}")
+        info["networks"][name] = {"arch": _arch(spec), **describe_size(net, image_size)}
     if ckpt_meta is not None:
         cfg = ckpt_meta["config"]
         for name, spec in _discriminator_specs(cfg).items():
-            net = create_discriminator(spec["name"], **{k: v for k, v in spec.items() if k != "name"})
+            net = _discriminator(spec, str(path))
             info["networks"][name] = {"arch": _arch(spec), **describe_size(net, image_size, spec.get("in_channels", 3))}
         info["config"] = cfg
         epochs = TrainConfig.from_dict(cfg).total_epochs
@@ -76,7 +107,7 @@ def format_summary(info: dict) -> str:
     if info.get("distilled_from"):
         d = info["distilled_from"]
         spec = d["teacher_generator"]
-        teacher = build_generator(spec)
+        teacher = build_generator(spec, f"{info['path']}: distilled_from.teacher_generator")
         ratio = count_macs(teacher, (1, 3, size, size)) / max(sum(n["macs"] for k, n in info["networks"].items() if k.startswith("G_")), 1)
         lines.append(f"distilled from {d['teacher']} ({d['direction']}: {_arch(spec)}; {ratio:.1f}x the MACs)")
     t = info.get("training")

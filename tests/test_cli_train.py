@@ -26,7 +26,8 @@ def test_train_help_shows_every_objective_and_its_options(capsys):
     squeezed = "".join(out.split())  # argparse wraps lines (also at hyphens)
     for spec in OBJECTIVES.values():
         assert "".join(f"{spec.name}: {spec.summary}".split()) in squeezed  # --model's help lists each summary
-        assert f"{spec.option_group} options (--model {spec.name})" in out
+        owners = ", ".join(s.name for s in OBJECTIVES.values() if s.option_group == spec.option_group)
+        assert f"{spec.option_group} options (--model {owners})" in out
     assert "--teacher TEACHER" in out and "--lambda-L1" in out and "--lambda-A" in out
     assert "objective options (every objective)" in out and "run options (may change on --resume)" in out
     # an objective's own defaults are named beside the common one

@@ -107,19 +107,25 @@ def _other_tasks_worker(rank: int, configs: dict, root: str) -> None:
 
 
 @pytest.mark.slow
-def test_pix2pix_and_distill_replicas_stay_identical(two_rank_runs, tmp_path, tiny_config):
+def test_pix2pix_distill_and_cut_replicas_stay_identical(two_rank_runs, tmp_path, tiny_config):
     paired = make_synthetic_dataset(tmp_path / "paired", size=32, n_train=8, n_test=2, paired=True)
     teacher, root = str(two_rank_runs / "straight" / "t"), str(tmp_path)
     common = dict(runs_dir=root, load_size=36, crop_size=32, batch_size=2, n_epochs=1, n_epochs_decay=1,
                   log_every=2, sample_every=0, checkpoint_every=0, progress=False, workers=0, max_steps=3)
     configs = {"pix2pix": config_for("pix2pix", data=str(paired), name="p", netG="resnet_6blocks", ngf=4, ndf=4, **common),
                "distill": tiny_config(paired, tmp_path, **{**common, "name": "d", "model": "distill",
-                                                          "teacher": teacher, "netG": "mobile_resnet_6blocks"})}
+                                                          "teacher": teacher, "netG": "mobile_resnet_6blocks"}),
+               # CUT: G called for features only (its head unused) besides the full forward, and MLP heads
+               "cut": config_for("cut", data=str(paired.parent / "toy"), name="c", netG="resnet_6blocks", ngf=4, ndf=4,
+                                 num_patches=16, netF_nc=8, nce_layers="0,4,8,12", **common)}
+    make_synthetic_dataset(paired.parent / "toy", size=32, n_train=8, n_test=2)
     distributed.spawn(_other_tasks_worker, 2, configs, root)
-    for model in ("pix2pix", "distill"):
+    for model in ("pix2pix", "distill", "cut"):
         w0, w1 = (torch.load(tmp_path / f"{model}_rank{r}.pt") for r in (0, 1))
         assert w0.keys() == w1.keys()
         if model == "distill":
             assert any(k.startswith("adapters.") for k in w0)
+        if model == "cut":
+            assert any(k.startswith("F.mlp_") for k in w0)
         for k in w0:
             assert torch.equal(w0[k], w1[k]), (model, k)

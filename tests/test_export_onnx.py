@@ -38,7 +38,7 @@ def test_subpixel_rewrite_equals_conv_transpose(k, s, p, op):
 
 
 @pytest.mark.parametrize("name,kw", [("resnet_9blocks", {}), ("unet_128", {"norm": "batch"}), ("mobile_resnet_6blocks", {}),
-                                     ("mobile_resnet_6blocks", {"residual": True})])
+                                     ("mobile_resnet_6blocks", {"residual": True}), ("cut_resnet_6blocks", {})])
 def test_prepared_generators_compute_the_same(name, kw):
     g = lively(create_generator(name, ngf=4, init_gain=0.2, **kw))
     x = torch.rand(1, 3, 128, 128) * 2 - 1
@@ -47,6 +47,7 @@ def test_prepared_generators_compute_the_same(name, kw):
         assert 10 * torch.log10(4 / (y - z).pow(2).mean()) > 60  # PSNR on [-1, 1]; the bar is 40 dB
         kinds = {type(m) for m in prepare(g, image_io=False, subpixel=True).modules()}
     assert torch.nn.ConvTranspose2d not in kinds and torch.nn.BatchNorm2d not in kinds
+    assert not any(k.__name__ == "BlurUpsample" for k in kinds)  # CUT's functional transposed conv, too
 
 
 @pytest.fixture(scope="module")

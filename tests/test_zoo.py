@@ -1,5 +1,8 @@
 """Models by name: published checkpoints imported from a local HTTP server, name resolution, `models`."""
 import io
+import tarfile
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -192,3 +195,130 @@ def test_serve_defaults_to_the_bundled_model(model_home):
         r = c.post("/api/translate?direction=BtoA", files={"image": ("p.png", buf.getvalue(), "image/png")})
         assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 32)
     assert (model_home / "exports" / "summer2winter").is_dir()  # not inside the package
+
+
+# --- CUT / FastCUT: several published models in one archive ---------------------------------------------------
+
+TOY_CUT = {"arch": "cut_resnet_6blocks", "ngf": 4, "norm": "instance", "use_dropout": False}
+
+
+def cut_pth(seed: int) -> tuple[bytes, torch.nn.Module]:
+    """A CUT generator saved the way the CUT reference saves it (its state_dict, blur filters included)."""
+    torch.manual_seed(seed)
+    net = create_generator("cut_resnet_6blocks", ngf=4)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    buf = io.BytesIO()
+    torch.save({k: v.clone() for k, v in net.state_dict().items()}, buf)
+    return buf.getvalue(), net.eval()
+
+
+def tar_bytes(files: dict[str, bytes], links: dict[str, str] | None = None, fmt: str = "tar") -> bytes:
+    buf = io.BytesIO()
+    if fmt == "zip":
+        with zipfile.ZipFile(buf, "w") as z:
+            for name, body in files.items():
+                z.writestr(name, body)
+        return buf.getvalue()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, body in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            t.addfile(info, io.BytesIO(body))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            t.addfile(info)
+    return buf.getvalue()
+
+
+@pytest.fixture()
+def cut_catalogue(server, monkeypatch):
+    url = f"{server}/CUT/pretrained_models.tar"
+    cat = {f"{mode}/toy": PublishedCheckpoint(f"{mode}/toy", url, dict(TOY_CUT), by=zoo.CUT_REPO,
+                                              member=f"toy_{mode}_pretrained/latest_net_G.pth")
+           for mode in ("cut", "fastcut")}
+    cat["toy2art"] = PublishedCheckpoint("toy2art", f"{server}/toy2art.pth", dict(TOY_G))
+    monkeypatch.setattr(zoo, "PUBLISHED", cat)
+    return cat
+
+
+def test_cut_models_come_out_of_one_shared_archive(cut_catalogue, model_home, tmp_path):
+    (cut_body, cut_net), (fast_body, fast_net) = cut_pth(0), cut_pth(1)
+    Handler.files["/CUT/pretrained_models.tar"] = tar_bytes({
+        "checkpoints/toy_cut_pretrained/latest_net_G.pth": cut_body,
+        "checkpoints/toy_cut_pretrained/latest_net_D.pth": b"not for us",
+        "checkpoints/toy_fastcut_pretrained/latest_net_G.pth": fast_body,
+        "../../escaped_latest_net_G.pth": b"a hostile name is never written",
+        "/abs/toy_cut_pretrained.pth": b"nor an absolute one"})
+    out = import_published("cut/toy", progress=False)
+    assert out == model_home / "models" / "cut" / "toy"
+    net = load_generator(resolve_model("cut/toy"))
+    assert net.config["name"] == "cut_resnet_6blocks"
+    x = torch.rand(1, 3, 32, 40) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(net(x), cut_net(x))
+    config = zoo.read_model_config(out)
+    assert config["published"] == {"name": "cut/toy", "url": cut_catalogue["cut/toy"].url,
+                                   "by": "taesungp/contrastive-unpaired-translation",
+                                   "member": "toy_cut_pretrained/latest_net_G.pth"}
+    downloads = model_home / "downloads"
+    assert sorted(p.name for p in downloads.iterdir()) == ["CUT--pretrained_models.tar"]  # kept for fastcut/toy
+    # the sibling comes from the kept archive: no second download (the server no longer has it) ...
+    Handler.files.clear()
+    import_published("fastcut/toy", progress=False)
+    with torch.no_grad():
+        assert torch.equal(load_generator(model_home / "models" / "fastcut" / "toy")(x), fast_net(x))
+    assert not list(downloads.iterdir())  # ... and once every model it holds is imported, it is gone
+    assert not list(model_home.parent.rglob("escaped_latest_net_G.pth")) and not Path("/abs").exists()
+    rows = {r["name"]: r for r in zoo.list_models(include_published=True)}
+    assert rows["cut/toy"]["kind"] == "imported" and rows["toy2art"]["kind"] == "published"
+
+
+def test_bad_cut_archives_are_one_line_errors_and_removed(cut_catalogue, model_home):
+    archive = model_home / "downloads" / "CUT--pretrained_models.tar"
+    body, _ = cut_pth(0)
+    cases = [
+        (tar_bytes({"checkpoints/toy_fastcut_pretrained/latest_net_G.pth": body}),
+         r"holds no file \*/toy_cut_pretrained/latest_net_G.pth; the archive was removed, run the command again"),
+        (tar_bytes({}, links={"checkpoints/toy_cut_pretrained/latest_net_G.pth": "/etc/passwd"}),
+         "is not a regular file .a link or device.*refusing"),
+        (tar_bytes({"a/toy_cut_pretrained/latest_net_G.pth": body, "b/toy_cut_pretrained/latest_net_G.pth": body}),
+         "holds 2 files"),
+        (b"<html>moved</html>", "not a zip or tar archive"),
+    ]
+    for payload, message in cases:
+        Handler.files["/CUT/pretrained_models.tar"] = payload
+        with pytest.raises(DataError, match=message):
+            import_published("cut/toy", progress=False)
+        assert not archive.exists()  # fetched anew next time
+        assert not (model_home / "models" / "cut" / "toy").exists()
+    # a member that is no checkpoint: the model error names the archive and the member
+    Handler.files["/CUT/pretrained_models.tar"] = tar_bytes({"x/toy_cut_pretrained/latest_net_G.pth": b"junk"})
+    with pytest.raises(ModelFolderError, match=r"pretrained_models.tar \(toy_cut_pretrained/latest_net_G.pth\): "
+                                               ".*not a loadable PyTorch weights file"):
+        import_published("cut/toy", progress=False)
+    assert not list((model_home / "downloads").iterdir())  # neither the member nor the archive is kept
+
+
+def test_extract_member_reads_zips_and_matches_whole_path_components(tmp_path):
+    from pocketgan.data.download import extract_member
+
+    z = tmp_path / "m.zip"
+    z.write_bytes(tar_bytes({"run/xtoy_cut_pretrained/latest_net_G.pth": b"wrong", "run/toy_cut_pretrained/": b"",
+                             "run/toy_cut_pretrained/latest_net_G.pth": b"right"}, fmt="zip"))
+    got = extract_member(z, "toy_cut_pretrained/latest_net_G.pth", tmp_path / "out" / "g.pth")
+    assert got.read_bytes() == b"right" and not list((tmp_path / "out").glob("*.part"))
+
+
+def test_real_catalogue_has_the_published_cut_models():
+    for mode in ("cut", "fastcut"):
+        for name, folder in (("horse2zebra", "horse2zebra"), ("cat2dog", "cat2dog"),
+                             ("cityscapes_label2photo", "cityscapes")):
+            src = zoo.PUBLISHED[f"{mode}/{name}"]
+            assert src.url == "http://efrosgans.eecs.berkeley.edu/CUT/pretrained_models.tar"
+            assert src.member == f"{folder}_{mode}_pretrained/latest_net_G.pth"
+            assert src.generator == {"arch": "cut_resnet_9blocks", "ngf": 64, "norm": "instance", "use_dropout": False}
+            assert src.by == "taesungp/contrastive-unpaired-translation"
+    assert zoo.PUBLISHED["horse2zebra"].member is None and zoo.PUBLISHED["horse2zebra"].by == zoo.CYCLEGAN_REPO

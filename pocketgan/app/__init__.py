@@ -5,8 +5,10 @@ never leave the device; the server only hands out the static app and the model f
 server-side ``POST /api/translate`` for clients that cannot run the model.
 
 Modules: ``model`` (what is served: ONNX exports of a model folder, cached), ``assets`` (the
-built front end in ``static/``), ``uploads`` (checks and decodes uploaded photos), ``pool`` (the
-bounded worker pool), ``server`` (the FastAPI app factory ``create_app``). Importing this package
+built front end in ``static/``), ``uploads`` (checks and decodes uploaded photos: allowed formats
+by their bytes, a decoding budget), ``pool`` (the bounded worker pool and the memory budget its
+workers share), ``guard`` (per-client caps and deadlines for uploads and connections), ``server``
+(the FastAPI app factory ``create_app``). Importing this package
 does not import FastAPI, so the CLI can say what to install when it is missing.
 """
 from __future__ import annotations

@@ -12,6 +12,7 @@ service worker may cache them forever: a changed model gets a new URL.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,39 @@ from ..models.pretrained import ModelFolderError, read_model_config
 from ..models.zoo import export_dir
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
+
+# Keys whose values are file or folder locations (a training run's data, a distilled model's
+# teacher, an export's source...): a client sees their last component only.
+PATH_KEYS = frozenset({"data", "a", "b", "teacher", "source", "path", "run_dir", "runs_dir", "dataroot", "calibration",
+                       "file", "folder", "out", "resume", "checkpoint"})
+_ABSOLUTE = re.compile(r"""(?<![\w.:/~])(?:~|[A-Za-z]:)?[\\/](?:[^\s'"\\/,;()\[\]]+[\\/])*([^\s'"\\/,;()\[\]]*)""")
+
+
+def _name(value: str) -> str:
+    """The last component of a path (a URL is kept whole: it is public already)."""
+    if "://" in value:
+        return value
+    return re.split(r"[\\/]", value.rstrip("\\/"))[-1] or value
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute path in it (``/home/x/runs/a``, ``C:\\x\\y``, ``~/m``) cut to its
+    last component: messages and cards that leave the server never show where things are on it."""
+    return _ABSOLUTE.sub(lambda m: m.group(1) or "/", text)
+
+
+def public(value, key: str | None = None):
+    """A copy of a card value (dicts, lists, strings) that is safe to send to a client: values under
+    :data:`PATH_KEYS` become names, absolute paths elsewhere are cut to their last component."""
+    if isinstance(value, dict):
+        return {k: public(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [public(v, key) for v in value]
+    if isinstance(value, str):
+        if key in PATH_KEYS and "://" not in value:
+            return _name(value)
+        return scrub_paths(value) if "://" not in value else value
+    return value
 
 
 @dataclass
@@ -57,12 +91,9 @@ class ServedModel:
 
     def describe(self) -> dict:
         """The public model card: no server paths, only what a client needs and what explains the model."""
-        def public(card: dict) -> dict:
-            return {**card, "source": self.source.name}
-
         generators = self.config.get("generators") or {
             get_direction(d).slot: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
-        return {
+        return public({
             "name": self.source.stem if self.kind == "onnx" else self.source.name,
             "kind": self.kind,
             "directions": list(self.directions),
@@ -71,8 +102,8 @@ class ServedModel:
             "description": self.config.get("description"),
             "model_card": self.config.get("model_card"),  # bundled models: data, steps, measured FID/KID
             "models": {d: {"url": f"models/{s.url_name}", "bytes": s.path.stat().st_size, "sha256": s.sha256,
-                           "card": public(s.card)} for d, s in self.directions.items()},
-        }
+                           "card": {**s.card, "source": self.source.name}} for d, s in self.directions.items()},
+        })
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -108,9 +139,48 @@ def _up_to_date(path: Path, model: Path, slot: str, direction: str, spec: dict) 
     return card if fresh else None
 
 
-def _export_folder(model: Path, cache_dir: Path | None) -> ServedModel:
+def export_child_main() -> None:
+    """The child side of an isolated export: JSON arguments on stdin, JSON result on stdout."""
+    import json
+    import sys
+
+    from ..errors import PocketganError
     from ..export.exporter import export_model
 
+    model, fmt, size, quantize, direction, out = json.load(sys.stdin)
+    try:
+        path, card = export_model(model, fmt, size, quantize, direction, out)
+        result = {"path": str(path), "card": card}
+    except PocketganError as e:
+        result = {"error": type(e).__name__, "message": str(e)}
+    sys.stdout.write("\n" + json.dumps(result))
+
+
+def _export(isolate: bool, model: Path, fmt: str, size: int, quantize, direction: str, out: Path) -> tuple[Path, dict]:
+    """``export_model(...)``, in a fresh Python process when ``isolate``: a long-running server then
+    never holds the exporter's and ONNX Runtime's memory (about 100 MB)."""
+    from ..export.exporter import ExportError, export_model
+
+    if not isolate:
+        return export_model(model, fmt, size, quantize, direction, out)
+    import json
+    import subprocess
+    import sys
+
+    args = json.dumps([str(model), fmt, size, quantize, direction, str(out)])
+    run = subprocess.run([sys.executable, "-c", "from pocketgan.app.model import export_child_main; export_child_main()"],
+                         input=args, capture_output=True, text=True)
+    try:
+        result = json.loads(run.stdout.rsplit("\n", 1)[-1])
+    except ValueError:
+        detail = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+        raise ExportError(f"{model}: exporting {direction} to ONNX failed ({detail[:300]})") from None
+    if "error" in result:
+        raise (ModelFolderError if result["error"] == "ModelFolderError" else ExportError)(result["message"])
+    return Path(result["path"]), result["card"]
+
+
+def _export_folder(model: Path, cache_dir: Path | None, isolate: bool = False) -> ServedModel:
     config = read_model_config(model)
     tmp = None
     if cache_dir is None:
@@ -126,7 +196,7 @@ def _export_folder(model: Path, cache_dir: Path | None) -> ServedModel:
         path = cache_dir / f"{d.slot}_{EXPORT_SIZE}.onnx"
         card = _up_to_date(path, model, d.slot, d.name, spec)
         if card is None:
-            path, card = export_model(model, "onnx", EXPORT_SIZE, None, d.name, path)
+            path, card = _export(isolate, model, "onnx", EXPORT_SIZE, None, d.name, path)
         directions[d.name] = ServedDirection(d.name, path, card["sha256"], card)
     if not directions:
         raise ModelFolderError(f"{model}: holds neither G_A nor G_B, nothing to serve")
@@ -152,7 +222,7 @@ def _onnx_file(path: Path) -> ServedModel:
     return ServedModel(path, "onnx", {direction: ServedDirection(direction, path, sha, card)})
 
 
-def prepare_model(model: str | Path, cache_dir: str | Path | None = None) -> ServedModel:
+def prepare_model(model: str | Path, cache_dir: str | Path | None = None, isolate: bool = False) -> ServedModel:
     """Turn ``model`` (a model folder or an exported .onnx file) into what the server serves.
 
     Raises ModelFolderError / ModelFileError (PocketganErrors) with one line naming the problem.
@@ -165,4 +235,4 @@ def prepare_model(model: str | Path, cache_dir: str | Path | None = None) -> Ser
         return _onnx_file(model)
     if model.suffix == ".tflite":
         raise ModelFileError(f"{model}: the web app runs ONNX; serve the model folder or an exported .onnx file")
-    return _export_folder(model, Path(cache_dir) if cache_dir is not None else None)
+    return _export_folder(model, Path(cache_dir) if cache_dir is not None else None, isolate)

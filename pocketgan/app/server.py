@@ -7,11 +7,16 @@ Routes:
   GET  /api/model             model card: directions, architecture, file sizes, export cards, limits
   POST /api/translate?direction=AtoB   multipart field ``image`` -> PNG of the same size
 
-Every error is JSON ``{"error": "..."}`` with one line. The page is served with cross-origin
-isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
+Every error is JSON ``{"error": "..."}`` with one line, and never names a server path. The page is
+served with cross-origin isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
+
+Uploads take a worker-pool place only once their whole body has arrived; until then they are
+bounded per client and in time by :mod:`pocketgan.app.guard` (429 / 503 / 408), so connections
+that stall mid-upload cannot lock honest clients out.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import mimetypes
 import socket
@@ -24,21 +29,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..data.images import DEFAULT_MAX_PIXELS
 from ..devices import resolve_device
 from ..directions import get_direction
 from ..errors import PocketganError, first_line
 from ..inference.pipeline import TranslationPipeline
 from . import ServeError
 from .assets import AssetsMissing, build_info, find_static
-from .model import ServedModel, prepare_model
-from .pool import PoolBusy, WorkerPool
-from .uploads import UploadError, check_content_type, decode_upload
+from .guard import BodyTimeout, BodyTooLarge, ClientLimits, Refused, UploadGate, read_body_form
+from .model import ServedModel, prepare_model, scrub_paths
+from .pool import ALLOCATOR, MemoryBudget, PoolBusy, WorkerPool
+from .uploads import (JPEG_DECLARED_FACTOR, SERVER_MAX_PIXELS, StagedUpload, UploadError, check_content_type,
+                      check_format)
 
 # Not every system's mime.types knows these; browsers insist on the right types for modules and wasm.
 for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"), (".wasm", "application/wasm"),
@@ -74,8 +81,12 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-class _BodyTooLarge(Exception):
-    pass
+# working memory the translation workers share (decoding + forward passes); the bundled model's
+# forward pass at 1024x1024 takes ~520 MB of it, so one full-size translation runs at a time
+MEMORY_BUDGET = 512 * 1024 ** 2
+LARGE_JOB = 64 * 1024 ** 2
+CLOSE = {"Connection": "close"}  # on refusals sent before the body was read: the rest is not wanted
+RETRY = {"Retry-After": "2"}
 
 
 class SecurityHeaders:
@@ -106,75 +117,102 @@ class SecurityHeaders:
 
 
 class Translator:
-    """Server-side translation on the worker pool; one TranslationPipeline per direction, made on first use."""
+    """Server-side translation on the worker pool; one TranslationPipeline per direction, made on first use.
 
-    def __init__(self, served: ServedModel, device: str, max_side: int, max_pixels: int) -> None:
+    Memory is bounded whatever the number of workers by one budget they share (``memory_budget``
+    bytes): a worker reserves what decoding its photo will cost (judged from the header) before
+    decoding, and what the forward pass will cost (its working pixels times the generator's bytes
+    per pixel) before translating; a job larger than the budget runs alone."""
+
+    def __init__(self, served: ServedModel, device: str, max_side: int, max_pixels: int,
+                 memory_budget: int = MEMORY_BUDGET) -> None:
         self.served = served
         self.device = device
         self.max_side = max_side
         self.max_pixels = max_pixels
+        self.memory = MemoryBudget(memory_budget)
         self._pipes: dict[str, TranslationPipeline] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _sized(cost: float):
+        """Large jobs (over 64 MB) give their big blocks back to the system when done (see Allocator)."""
+        return ALLOCATOR.large_job() if cost > LARGE_JOB else contextlib.nullcontext()
 
     def pipeline(self, direction: str) -> TranslationPipeline:
         with self._lock:
             if direction not in self._pipes:
                 source = self.served.source if self.served.kind == "folder" else self.served.directions[direction].path
-                self._pipes[direction] = TranslationPipeline.from_pretrained(
+                pipe = TranslationPipeline.from_pretrained(
                     source, direction, device=self.device, max_side=self.max_side, batch_size=1)
+                pipe.forward_bytes_per_pixel()  # measured once, here
+                self._pipes[direction] = pipe
             return self._pipes[direction]
 
     def __call__(self, upload: UploadFile, direction: str) -> tuple[bytes, dict[str, str]]:
-        """Runs on a worker thread: decode, translate, encode PNG; returns (png, response headers)."""
-        image = decode_upload(upload.file, upload.filename, upload.content_type, self.max_pixels)
+        """Runs on a worker thread: decode, translate, encode PNG; returns (png, response headers).
+
+        The answer has the photo's own size, unless that is over the decoding budget (a large JPEG
+        decoded at a reduced scale): then it has the size decoded."""
         pipe = self.pipeline(direction)
-        start = time.perf_counter()
-        result = pipe(image)
-        ms = (time.perf_counter() - start) * 1000
-        buf = io.BytesIO()
-        result.save(buf, format="PNG")
-        w, h = pipe.working_size(image.size)
-        return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{image.width}x{image.height}",
+        with StagedUpload(upload.file, upload.filename, upload.content_type, self.max_side) as staged:
+            staged.check_size(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
+            with self.memory.reserve(staged.decode_bytes), self._sized(staged.decode_bytes):
+                image, original = staged.decode(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
+                out_size = original if original[0] * original[1] <= self.max_pixels else image.size
+                w, h = pipe.working_size(image.size)
+                if image.size != (w, h):  # only the working size waits for the forward pass
+                    image = image.resize((w, h), Image.BICUBIC)
+        # the forward pass, the result at full size and its PNG: one reservation
+        cost = w * h * pipe.forward_bytes_per_pixel() + 8 * out_size[0] * out_size[1]
+        with self.memory.reserve(cost), self._sized(cost):
+            start = time.perf_counter()
+            result = pipe.translate_to(image, out_size)
+            ms = (time.perf_counter() - start) * 1000
+            del image
+            buf = io.BytesIO()
+            result.save(buf, format="PNG")
+            del result
+        return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{original[0]}x{original[1]}",
                                 "X-Processed-Size": f"{w}x{h}"}
 
 
-async def read_form(request: Request, limit: int):
-    """Parse the multipart body, refusing (413) as soon as more than ``limit`` bytes arrive, so a
-    client that sends no Content-Length (or lies) cannot make the server spool a huge body."""
-    received = 0
-
-    async def receive():
-        nonlocal received
-        message = await request.receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise _BodyTooLarge
-        return message
-
-    limited = Request(request.scope, receive)
-    return await limited.form(max_files=1, max_fields=8)
+def client_address(request: Request) -> str:
+    """The client's address (behind a trusted proxy, the one it forwarded)."""
+    return request.client.host if request.client else "unknown"
 
 
 def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers: int = 2, max_waiting: int = 32,
-               max_upload_bytes: int = 20 * 1024 * 1024, max_pixels: int = DEFAULT_MAX_PIXELS, device: str = "cpu",
-               static_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> FastAPI:
+               max_upload_bytes: int = 20 * 1024 * 1024, max_pixels: int = SERVER_MAX_PIXELS, device: str = "cpu",
+               static_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+               limits: ClientLimits | None = None, memory_budget: int = MEMORY_BUDGET,
+               isolate_export: bool = False) -> FastAPI:
     """The app for ``model`` (a model folder, an exported .onnx, or an already prepared ServedModel).
 
     ``max_side``: the longest side images are translated at (the page's default too; 0 = full size).
-    ``workers``/``max_waiting``: server-side translations running at once / queued before 503.
-    ``max_upload_bytes``: largest accepted photo (413 above). Exports a model folder to ONNX now
-    (cached in MODEL/export/), so a broken model fails here, before anything is served.
+    ``workers``/``max_waiting``: server-side translations running at once / queued before 503 (a
+    place is taken once an upload's whole body has arrived).
+    ``max_upload_bytes``: largest accepted photo (413 above). ``max_pixels``: the decoding budget
+    (pixels decoded per photo; 413 above it, judged from the header). ``limits``: per-client and
+    timing limits of uploads (:class:`~pocketgan.app.guard.ClientLimits`). ``memory_budget``: bytes
+    of working memory the workers share (see :class:`Translator`). Exports a model folder
+    to ONNX now (cached in MODEL/export/; in a child process with ``isolate_export``, as
+    `pocketgan serve` does), so a broken model fails here, before anything is served.
     """
     if max_side < 0:
         raise ServeError(f"max side must be 0 (full size) or positive (got {max_side})")
     if max_upload_bytes < 1:
         raise ServeError(f"max upload size must be positive (got {max_upload_bytes})")
+    if max_pixels < 1:
+        raise ServeError(f"max pixels must be positive (got {max_pixels})")
+    limits = limits or ClientLimits()
+    limits.check()
     device = str(resolve_device(device))  # a device this machine lacks fails now, not after the export
     pool = WorkerPool(workers, max_waiting)  # checks its arguments before the (slow) export
+    gate = UploadGate(limits)
     owned = not isinstance(model, ServedModel)
-    served = prepare_model(model, cache_dir) if owned else model
-    translator = Translator(served, device, max_side, max_pixels)
+    served = prepare_model(model, cache_dir, isolate_export) if owned else model
+    translator = Translator(served, device, max_side, max_pixels, memory_budget)
     static: Path | None = None
     missing = ""
     try:
@@ -194,6 +232,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
                   openapi_url="/api/openapi.json")
     app.add_middleware(SecurityHeaders)
     app.state.served, app.state.pool, app.state.translator = served, pool, translator
+    app.state.gate, app.state.limits = gate, limits
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -208,14 +247,14 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     @app.get("/api/health")
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "directions": list(served.directions),
-                             "workers": pool.workers, "admitted": pool.admitted},
+                             "workers": pool.workers, "admitted": pool.admitted, "receiving": gate.receiving},
                             headers={"Cache-Control": "no-store"})
 
     @app.get("/api/model")
     async def model_card() -> JSONResponse:
         card = served.describe()
         web = build_info(static) if static else {}
-        card.update(max_side=max_side, max_upload_bytes=max_upload_bytes, size_multiple=4,
+        card.update(max_side=max_side, max_upload_bytes=max_upload_bytes, max_pixels=max_pixels, size_multiple=4,
                     server_translate="api/translate",
                     web={k: web[k] for k in ("version", "onnxruntime_web") if k in web} or None)
         return JSONResponse(card, headers={"Cache-Control": "no-cache"})
@@ -233,49 +272,59 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
         try:
             get_direction(direction)
         except PocketganError as e:
-            return error(400, str(e))
+            return error(400, str(e), CLOSE)
         if direction not in served.directions:
-            return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})")
+            return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})", CLOSE)
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-            return error(415, f"send the photo as multipart/form-data in a field named {FIELD!r}")
+            return error(415, f"send the photo as multipart/form-data in a field named {FIELD!r}", CLOSE)
         limit = max_upload_bytes + MULTIPART_SLACK
         too_large = f"photo larger than the server's limit of {max_upload_bytes / 1e6:.1f} MB"
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return error(413, too_large)
+            return error(413, too_large, CLOSE)
+        client = client_address(request)
         try:
-            pool.admit()
-        except PoolBusy as e:
-            return error(503, str(e), {"Retry-After": "2"})
+            gate.enter(client)  # a receiving place, per client and in all; not yet a place in the pool
+        except Refused as e:
+            return error(e.status, str(e), {**RETRY, **CLOSE})
         try:
-            try:
-                form = await read_form(request, limit)
-            except _BodyTooLarge:
+            form = await read_body_form(request, limit, limits.body_timeout, limits.idle_timeout)
+        except BodyTooLarge:
+            return error(413, too_large, CLOSE)
+        except BodyTimeout as e:
+            return error(408, f"{e}; send the photo again", CLOSE)
+        except HTTPException as e:  # Starlette's verdict on a malformed multipart body
+            return error(400, f"malformed multipart body: {e.detail}", CLOSE)
+        except ClientDisconnect:
+            return error(400, "upload interrupted: the client went away", CLOSE)
+        finally:
+            gate.leave(client)
+        try:  # the whole body is here: only now may it take a place in the pool
+            upload = form.get(FIELD)
+            if not isinstance(upload, UploadFile):
+                fields = ", ".join(repr(k) for k in form.keys()) or "none"
+                return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
+            if upload.size is not None and upload.size > max_upload_bytes:
                 return error(413, too_large)
-            except HTTPException as e:  # Starlette's verdict on a malformed multipart body
-                return error(400, f"malformed multipart body: {e.detail}")
-            except ClientDisconnect:
-                return error(400, "upload interrupted: the client went away")
+            check_content_type(upload.content_type, upload.filename)
+            upload.file.seek(0)
+            check_format(upload.file.read(32), upload.filename, upload.content_type)  # 415 before a place
             try:
-                upload = form.get(FIELD)
-                if not isinstance(upload, UploadFile):
-                    fields = ", ".join(repr(k) for k in form.keys()) or "none"
-                    return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
-                if upload.size is not None and upload.size > max_upload_bytes:
-                    return error(413, too_large)
-                check_content_type(upload.content_type, upload.filename)
-                try:
-                    png, headers = await pool.run(translator, upload, direction)
-                except UploadError:
-                    raise
-                except Exception as e:  # a model that fails at run time: say so, keep serving
-                    return error(500, f"translation failed ({type(e).__name__}: {first_line(e)})")
+                pool.admit()
+            except PoolBusy as e:
+                return error(503, str(e), RETRY)
+            try:
+                png, headers = await pool.run(translator, upload, direction)
+            except UploadError:
+                raise
+            except Exception as e:  # a model that fails at run time: say so (no server paths), keep serving
+                return error(500, scrub_paths(f"translation failed ({type(e).__name__}: {first_line(e)})"))
             finally:
-                await form.close()
+                pool.release()
         except UploadError as e:
             return error(e.status, str(e))
         finally:
-            pool.release()
+            await form.close()
         return Response(png, media_type="image/png", headers={**headers, "Cache-Control": "no-store"})
 
     if static is not None:

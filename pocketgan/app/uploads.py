@@ -1,13 +1,23 @@
 """Checks and decodes a photo uploaded to ``POST /api/translate``.
 
 Every refusal is an :class:`UploadError` carrying the HTTP status and a one-line message for the
-client: 413 too large, 415 not an image content type, 422 undecodable. Decoding goes through
-:func:`pocketgan.data.images.load_image` (EXIF orientation, odd modes, decompression-bomb guard),
-which reads files, so the upload is copied to a private temporary file first; messages name the
-uploaded file's name, never the server's temporary path.
+client: 413 too large (bytes, or pixels over the server's decoding budget), 415 not an image
+content type or not one of the accepted formats, 422 undecodable.
+
+Only photo formats reach a decoder: the format is chosen by the file's first bytes (never by its
+name or declared type) from :data:`UPLOAD_FORMATS`, and Pillow is told to use that plugin alone, so
+a PostScript file labelled ``image/jpeg`` never gets to Pillow's EPS plugin (which runs
+Ghostscript), nor ICO, PCX, TGA, TIFF, ... to theirs.
+
+Decoding is bounded: the pixels decoded may not exceed the server's budget (checked from the
+header, before decoding), and a JPEG larger than the server works at is decoded at a reduced DCT
+scale (Pillow's draft mode). Decoding goes through :func:`pocketgan.data.images.decode_image`
+(EXIF orientation, odd modes), which reads files, so the upload is copied to a private temporary
+file first; messages name the uploaded file's name, never the server's temporary path.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -15,12 +25,33 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from ..data.images import DEFAULT_MAX_PIXELS, ImageError, load_image
+from ..data.images import ImageError, decode_image
 from ..errors import PocketganError
+
+# The server's decoded-pixel budget: far below the CLI's 64 Mpx; 4096x4096 takes any phone photo
+# at its usual 12 Mpx (and a JPEG of up to twice that, decoded at a reduced scale).
+SERVER_MAX_PIXELS = 4096 * 4096
+# A JPEG decoded at a reduced scale may declare up to this many times the budget (libjpeg still
+# holds a progressive JPEG's coefficients at full size: ~6 bytes per declared pixel).
+JPEG_DECLARED_FACTOR = 2
+
+# Pillow plugin -> what the client is told. The formats a phone or browser sends.
+UPLOAD_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP"}
+ACCEPTED = "JPEG, PNG, WebP, GIF or BMP"
 
 HEIF_TYPES = frozenset({"image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence"})
 HEIF_HINT = ("HEIC/HEIF photos cannot be decoded here; share or export the photo as JPEG "
              "(on an iPhone: Settings > Camera > Formats > Most Compatible)")
+
+# Formats recognised (to say what was sent) but never decoded: first bytes -> name
+_REFUSED_MAGIC = (
+    (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"), (b"%PDF", "PDF"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"II+\x00", "BigTIFF"), (b"MM\x00+", "BigTIFF"),
+    (b"\x00\x00\x01\x00", "ICO"), (b"\x00\x00\x02\x00", "CUR"), (b"8BPS", "Photoshop PSD"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"), (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"\x01\xda", "SGI"),
+    (b"icns", "ICNS"), (b"gimp xcf", "GIMP XCF"), (b"\x59\xa6\x6a\x95", "Sun raster"),
+)
 
 
 class UploadError(PocketganError):
@@ -38,9 +69,11 @@ def display_name(filename: str | None) -> str:
     return name or "upload"
 
 
-def is_heif(content_type: str | None, filename: str | None) -> bool:
+def is_heif(content_type: str | None, filename: str | None, head: bytes = b"") -> bool:
     ext = os.path.splitext(filename or "")[1].lower()
-    return (content_type or "").split(";")[0].strip().lower() in HEIF_TYPES or ext in (".heic", ".heif")
+    brand = head[8:12] if head[4:8] == b"ftyp" else b""
+    return ((content_type or "").split(";")[0].strip().lower() in HEIF_TYPES or ext in (".heic", ".heif")
+            or brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"))
 
 
 def check_content_type(content_type: str | None, filename: str | None) -> None:
@@ -51,17 +84,133 @@ def check_content_type(content_type: str | None, filename: str | None) -> None:
         raise UploadError(415, f"{display_name(filename)}: {shown} is not an image; upload a JPEG, PNG or WebP photo")
 
 
-def decode_upload(file: BinaryIO, filename: str | None, content_type: str | None,
-                  max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode the uploaded bytes into an upright RGB image, or raise UploadError(422)."""
+def sniff_format(head: bytes) -> str | None:
+    """The Pillow plugin of an accepted format the bytes ``head`` (the file's first 16 or more)
+    begin with, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:2] == b"BM" and len(head) >= 14:
+        return "BMP"
+    return None
+
+
+def _refused_kind(head: bytes) -> str | None:
+    for magic, kind in _REFUSED_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"1234567":
+        return "PBM/PGM/PPM"
+    if len(head) >= 2 and head[:1] == b"\x0a" and head[1:2] in b"\x00\x02\x03\x04\x05":
+        return "PCX"
+    if head.lstrip()[:5] in (b"<?xml", b"<svg ", b"<svg>"):
+        return "SVG/XML"
+    return None
+
+
+def check_format(head: bytes, filename: str | None, content_type: str | None) -> str:
+    """The Pillow plugin to decode with, chosen by the file's first bytes, or UploadError(415)."""
+    fmt = sniff_format(head)
+    if fmt is not None:
+        return fmt
     name = display_name(filename)
-    file.seek(0)
-    with tempfile.TemporaryDirectory(prefix="pocketgan-upload-") as tmp:
-        path = os.path.join(tmp, "image")
-        with open(path, "wb") as out:
-            shutil.copyfileobj(file, out, 1 << 20)
+    if is_heif(content_type, filename, head):
+        raise UploadError(415, f"{name}: {HEIF_HINT}")
+    kind = _refused_kind(head)
+    what = f"a {kind} file" if kind else "not an image format the server decodes"
+    raise UploadError(415, f"{name}: {what} (judged by its bytes); upload a {ACCEPTED} photo")
+
+
+class StagedUpload:
+    """An upload whose format is checked and whose bytes are in a private temporary file; the
+    header is read (no pixels) so :attr:`pixels` says how many pixels decoding it will produce.
+    Use as a context manager (the temporary file goes at exit)."""
+
+    def __init__(self, file: BinaryIO, filename: str | None, content_type: str | None, reduce_for: int = 0) -> None:
+        self.name = display_name(filename)
+        file.seek(0)
+        self.format = check_format(file.read(32), filename, content_type)
+        self.reduce_for = reduce_for
+        file.seek(0)
+        self._tmp = tempfile.TemporaryDirectory(prefix="pocketgan-upload-")
         try:
-            return load_image(path, max_pixels=max_pixels)
+            self.path = os.path.join(self._tmp.name, "image")
+            with open(self.path, "wb") as out:
+                shutil.copyfileobj(file, out, 1 << 20)
+            self.size, self.pixels, self.decode_bytes = self._decode_cost()
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+
+    def _decode_cost(self) -> tuple[tuple[int, int], int, int]:
+        """(declared size, pixels a decode will produce, bytes it may take at its peak), from the header: up to 16
+        bytes per decoded pixel (16-bit or alpha images go through a few copies on their way to
+        RGB), plus 6 per declared pixel for a JPEG decoded at a reduced scale (a progressive one
+        keeps its coefficients at full size). Zeros when the header is unreadable: the decode then
+        fails at once with the reason."""
+        try:
+            with Image.open(self.path, formats=[self.format]) as img:
+                w, h = img.size
+        except Exception:  # noqa: BLE001 - decode_image reports it properly
+            return (0, 0), 0, 0
+        if self.format == "JPEG" and self.reduce_for > 0 and max(w, h) > 2 * self.reduce_for:
+            scale = min(8, 2 ** int(math.log2(max(w, h) / self.reduce_for)))  # as Pillow's draft picks it
+            pixels = math.ceil(w / scale) * math.ceil(h / scale)
+            return (w, h), pixels, 16 * pixels + 6 * w * h
+        return (w, h), w * h, 16 * w * h
+
+    def check_size(self, max_pixels: int = SERVER_MAX_PIXELS, max_declared_pixels: int | None = None) -> None:
+        """Refuse (413) from the header alone what :meth:`decode` would refuse for its size, before
+        waiting for memory to decode it."""
+        if max_declared_pixels is None:
+            max_declared_pixels = JPEG_DECLARED_FACTOR * max_pixels
+        (w, h), decoded = self.size, self.pixels
+        reduced = decoded < w * h
+        if decoded > max_pixels or w * h > (max_declared_pixels if reduced else max_pixels):
+            limit = max_declared_pixels if reduced else max_pixels
+            raise UploadError(413, f"{self.name}: image too large ({w}×{h} = {w * h} px > limit {limit} px); the "
+                                   f"server decodes at most {max_pixels / 1e6:.1f} megapixels: send a smaller photo")
+
+    def decode(self, max_pixels: int = SERVER_MAX_PIXELS,
+               max_declared_pixels: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+        """The upright RGB image and the photo's own upright size; UploadError (413, 422, 503)."""
+        if max_declared_pixels is None:
+            max_declared_pixels = JPEG_DECLARED_FACTOR * max_pixels
+        try:
+            return decode_image(self.path, max_pixels=max_pixels, formats=[self.format], reduce_for=self.reduce_for,
+                                max_declared_pixels=max_declared_pixels)
         except ImageError as e:
-            reason = HEIF_HINT if is_heif(content_type, filename) else e.reason
-            raise UploadError(422, f"{name}: {reason}") from None
+            if e.reason.startswith("image too large"):
+                raise UploadError(413, f"{self.name}: {e.reason.split(', refusing')[0]}; the server decodes at most "
+                                       f"{max_pixels / 1e6:.1f} megapixels: send a smaller photo") from None
+            raise UploadError(422, f"{self.name}: {e.reason}") from None
+        except MemoryError:
+            raise UploadError(503, f"{self.name}: the server ran out of memory decoding it; retry later") from None
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "StagedUpload":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def decode_upload(file: BinaryIO, filename: str | None, content_type: str | None,
+                  max_pixels: int = SERVER_MAX_PIXELS, reduce_for: int = 0,
+                  max_declared_pixels: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode the uploaded bytes into an upright RGB image; returns it and the photo's own upright size.
+
+    ``max_pixels``: the decoding budget (413 above it, from the header). ``reduce_for`` > 0: the
+    longest side the server translates at; a JPEG larger than twice that is decoded at a reduced
+    scale (still at least that long), then may declare up to ``max_declared_pixels`` (default
+    ``JPEG_DECLARED_FACTOR * max_pixels``). Raises UploadError (413, 415, 422).
+    """
+    with StagedUpload(file, filename, content_type, reduce_for) as staged:
+        return staged.decode(max_pixels, max_declared_pixels)

@@ -5,7 +5,8 @@ import argparse
 
 from ..choices import EXPORT_FORMATS, QUANTIZE_MODES
 from ..directions import DIRECTION_NAMES
-from .options import MAX_IMAGE_SIZE, MODEL_HELP, image_size
+from ..errors import OptionError, PocketganError
+from .options import MAX_IMAGE_SIZE, MODEL_HELP, image_size, output_file, write_error
 
 
 def add_parser(sub) -> None:
@@ -22,17 +23,24 @@ def add_parser(sub) -> None:
                     help=f"export/verification size; LiteRT input size (1-{MAX_IMAGE_SIZE}; default: 256)")
     ex.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES, help="(default: AtoB)")
     ex.add_argument("--calibration", help="folder of real input images for int8 calibration")
-    ex.add_argument("--out", help="output file (default: MODEL/export/G_X_SIZE[_q].EXT)")
+    ex.add_argument("--out", type=output_file((".onnx", ".tflite")),
+                    help="output file, .onnx or .tflite as --format (default: MODEL/export/G_X_SIZE[_q].EXT)")
     ex.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..models.zoo import resolve_model
 
+    if args.out and not args.out.lower().endswith("." + args.format):
+        raise OptionError(f"--out {args.out}: a --format {args.format} file must end with .{args.format}")
     model = resolve_model(args.model)
     from ..export.exporter import export_model
 
-    path, card = export_model(model, args.format, args.size, args.quantize, args.direction, args.out, args.calibration)
+    try:
+        path, card = export_model(model, args.format, args.size, args.quantize, args.direction, args.out,
+                                  args.calibration)
+    except OSError as e:  # exports are written whole or not at all: say so, in one line
+        raise PocketganError(write_error(e.filename or args.out or "the export", e)) from None
     p = card["parity_vs_pytorch"]
     print(f"wrote {path} ({card['bytes'] / 1e6:.2f} MB, {card['quantize']}); vs PyTorch: PSNR {p['psnr_db']} dB, "
           f"max abs error {p['max_abs_error']}/255; model card {path.name}.json")

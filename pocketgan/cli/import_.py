@@ -6,7 +6,7 @@ import argparse
 from ..choices import NORMS
 from ..directions import SLOTS
 from ..errors import PocketganError
-from .options import positive_int
+from .options import int_at_least, output_folder, write_error
 
 
 def add_parser(sub) -> None:
@@ -22,10 +22,10 @@ def add_parser(sub) -> None:
                                                         "style_monet, ...; `pocketgan models --published` lists them)")
     im.add_argument("--no-progress", action="store_true", help="hide the download progress bar")
     im.add_argument("--arch", default="resnet_9blocks", help="generator architecture of the file (default: resnet_9blocks)")
-    im.add_argument("--out", help="model folder to write (or add to); required for a .pth")
+    im.add_argument("--out", type=output_folder, help="model folder to write (or add to); required for a .pth")
     im.add_argument("--as", dest="slot", choices=tuple(SLOTS),
                     help="which direction it is (default: from the file name; G_A unless *G_B.pth)")
-    im.add_argument("--ngf", type=positive_int, default=64, help="generator width (default: 64)")
+    im.add_argument("--ngf", type=int_at_least(1, 1024), default=64, help="generator width (1-1024; default: 64)")
     im.add_argument("--norm", default=None, choices=NORMS,
                     help="normalisation (default: instance for resnet, batch for unet)")
     im.add_argument("--dropout", action="store_true", help="the generator has dropout layers (pix2pix U-Nets do)")
@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from ..models.importing import import_reference
 
     norm = args.norm or ("batch" if args.arch.startswith("unet") else "instance")
-    out = import_reference(args.pth, args.out, args.arch, args.slot, ngf=args.ngf, norm=norm, use_dropout=args.dropout)
+    try:
+        out = import_reference(args.pth, args.out, args.arch, args.slot, ngf=args.ngf, norm=norm,
+                               use_dropout=args.dropout)
+    except OSError as e:  # files are written atomically: a failed one leaves the folder as it was
+        raise PocketganError(write_error(f"--out {args.out}", e, "its config.json was not changed")) from None
     print(f"imported {args.pth} into {out}")
     return 0

@@ -56,6 +56,69 @@ def positive_float(text: str) -> float:
     return value
 
 
+def float_up_to(high: float):
+    """An argparse type: a number > 0 and <= ``high``."""
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be a positive number up to {high:g} (got {text})")
+        return value
+    return parse
+
+
+def output_file(suffixes: tuple[str, ...]):
+    """An argparse type for a file to write: one of ``suffixes``, and not an existing folder or
+    device (writing replaces the file at that path)."""
+    import os
+    import stat
+
+    def parse(text: str) -> str:
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"must end with {' or '.join(suffixes)} (got {text!r})")
+        try:
+            mode = os.stat(text).st_mode
+        except OSError:
+            _check_parents(text)
+            return text
+        if not stat.S_ISREG(mode):
+            raise argparse.ArgumentTypeError(f"{text!r} exists and is not a regular file (a folder or device)")
+        return text
+    return parse
+
+
+def _check_parents(text: str) -> None:
+    """The nearest existing folder above ``text`` must be a folder (not a file in the way)."""
+    import os
+
+    parent = os.path.dirname(os.path.abspath(text))
+    while parent and not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"{text!r}: {parent} is a file, so nothing can be written below it")
+
+
+def write_error(where: str, err: OSError, written: str = "nothing was written") -> str:
+    """One line for an OSError while writing ``where``: what failed, what was written, what to do."""
+    import errno
+
+    advice = ""
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        advice = "; free some space and run the command again"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "; choose a place you can write with --out"
+    return f"{where}: cannot write ({err.strerror or err}); {written}{advice}"
+
+
+def output_folder(text: str) -> str:
+    """An argparse type for a folder to write into: anything but an existing non-folder."""
+    import os
+
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
+    _check_parents(text)
+    return text
+
+
 MODEL_HELP = ("model name (`pocketgan models`), model or run folder (config.json + G_*.safetensors), or an exported "
               ".onnx/.tflite. An existing model folder or file by that name wins over a name; a folder that is not a "
               "model does not hide a model name")

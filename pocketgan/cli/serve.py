@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from .options import MODEL_HELP, add_device, non_negative_int, port_number, positive_float, positive_int
+from .options import MODEL_HELP, add_device, float_up_to, non_negative_int, port_number, positive_int
+
+MAX_UPLOAD_MB = 1024
 
 
 def add_parser(sub) -> None:
@@ -21,8 +23,8 @@ def add_parser(sub) -> None:
                          "(default: 1024)")
     sv.add_argument("--workers", type=positive_int, default=2,
                     help="server-side translations at once; more requests queue (default: 2)")
-    sv.add_argument("--max-upload-mb", type=positive_float, default=20,
-                    help="largest photo POST /api/translate accepts (default: 20)")
+    sv.add_argument("--max-upload-mb", type=float_up_to(MAX_UPLOAD_MB), default=20,
+                    help=f"largest photo POST /api/translate accepts (up to {MAX_UPLOAD_MB}; default: 20)")
     add_device(sv, "cpu", "device for server-side translation: ")
     sv.set_defaults(func=run)
 
@@ -44,12 +46,19 @@ def run(args: argparse.Namespace) -> int:
     find_static()  # a missing web build is an error here, with the command that builds it
     model = resolve_model(args.model)
     print(f"preparing {model} (a model folder is exported to ONNX once, then reused)", flush=True)
-    app = create_app(model, max_side=args.max_size, workers=args.workers, device=device,
+    from ..app.pool import ALLOCATOR
+
+    ALLOCATOR.enable()  # this process only serves: a large job's big blocks go back to the system
+    app = create_app(model, max_side=args.max_size, workers=args.workers, device=device, isolate_export=True,
                      max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {model} ({', '.join(app.state.served.directions)}) at http://{host}:{args.port}/", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("note: phones need HTTPS (e.g. a reverse proxy) to install the app, work offline and use the live camera",
               flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    from ..app.guard import guarded_h11
+
+    limits = app.state.limits  # per-address connection cap and header deadline, at the connection level
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", http=guarded_h11(limits),
+                forwarded_allow_ips=list(limits.trusted_proxies), timeout_keep_alive=5)
     return 0

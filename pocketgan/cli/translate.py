@@ -5,7 +5,7 @@ import argparse
 
 from ..choices import IMAGE_FORMATS
 from ..directions import DIRECTION_NAMES
-from .options import MODEL_HELP, add_device, non_negative_int, positive_int
+from .options import MODEL_HELP, add_device, non_negative_int, output_folder, positive_int
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,8 @@ def add_parser(sub) -> None:
     tr.add_argument("--model", help=f"{MODEL_HELP} (default: the bundled summer2winter)")
     tr.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES,
                     help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
-    tr.add_argument("--out", default="translated", help="output folder (created if needed; default: translated)")
+    tr.add_argument("--out", default="translated", type=output_folder,
+                    help="output folder (created if needed; default: translated)")
     tr.add_argument("--format", default="png", choices=IMAGE_FORMATS, help="output format (default: png)")
     tr.add_argument("--max-size", type=non_negative_int, default=1024,
                     help="translate at most this long a side (larger images are downscaled for the network and the "

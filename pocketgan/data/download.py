@@ -26,6 +26,15 @@ CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
 PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
 CHUNK = 1 << 16
 
+# Limits of what an archive may unpack to (a download is a stranger's file until proven otherwise).
+# Photos hardly compress (the standard datasets unpack to 1.0-1.3x their archive), so a high ratio
+# is a decompression bomb or a damaged download, never a dataset.
+MAX_UNPACKED_BYTES = 64 * 1024 ** 3  # the largest standard dataset (edges2handbags) unpacks to ~9 GB
+MAX_RATIO = 20                        # unpacked bytes per archive byte, checked once past RATIO_FREE
+RATIO_FREE = 16 * 1024 ** 2           # a small archive (a few MB of text) may compress better
+MAX_MEMBERS = 1_000_000
+MAX_DOWNLOAD_BYTES = 32 * 1024 ** 3
+
 
 @dataclass(frozen=True)
 class DatasetSource:
@@ -49,9 +58,11 @@ LICENSED = {"cityscapes": "Cityscapes may not be redistributed; download gtFine_
 
 
 def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool = True, timeout: float = 30,
-          hint: str = "download it by hand and pass the folder with --data instead") -> Path:
+          hint: str = "download it by hand and pass the folder with --data instead",
+          max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
     """Download ``url`` to ``dest`` (resuming ``dest.part``); verify size and optional SHA-256.
-    ``hint`` ends the error message when the server cannot be reached."""
+    ``hint`` ends the error message when the server cannot be reached. A download larger than
+    ``max_bytes`` (announced, or as it arrives) is refused and its partial file removed."""
     from tqdm import tqdm
 
     dest = Path(dest)
@@ -76,12 +87,21 @@ def fetch(url: str, dest: str | Path, sha256: str | None = None, progress: bool 
                 have = 0  # the server ignored the Range header: start over
             length = response.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                part.unlink(missing_ok=True)
+                raise DataError(f"{url}: the server announces {total:,} bytes, more than the {max_bytes:,} "
+                                "expected of this download; refusing it")
             with open(part, "ab" if resumed else "wb") as f, \
                     tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                 try:
                     while chunk := response.read(CHUNK):
                         f.write(chunk)
                         bar.update(len(chunk))
+                        if f.tell() > max_bytes:
+                            f.close()
+                            part.unlink(missing_ok=True)
+                            raise DataError(f"{url}: more than {max_bytes:,} bytes arrived, more than expected "
+                                            "of this download; refusing it")
                 except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
                     raise DataError(f"{url}: download interrupted at {f.tell():,} bytes ({e}); run the command "
                                     "again to resume") from None
@@ -106,26 +126,69 @@ def _safe_members(names: list[str], root: Path) -> None:
             raise DataError(f"archive member {name!r} would be written outside {root}; refusing to unpack")
 
 
-def unpack(archive: str | Path, into: str | Path) -> Path:
-    """Unpack a .zip / .tar(.gz) archive into ``into`` (a temp folder first, renamed when complete)."""
+class UnpackBudget:
+    """Counts what an archive would unpack to, member by member, and refuses (DataError) past
+    ``max_bytes`` in all, ``max_ratio`` unpacked bytes per archive byte (beyond ``RATIO_FREE``),
+    ``MAX_MEMBERS`` members, or the free space of the target folder."""
+
+    def __init__(self, archive: Path, into: Path, max_bytes: int, max_ratio: float) -> None:
+        self.archive, self.max_bytes, self.max_ratio = archive, max_bytes, max_ratio
+        self.size = max(archive.stat().st_size, 1)
+        self.free = shutil.disk_usage(into).free
+        self.total = self.count = 0
+
+    def add(self, name: str, size: int) -> None:
+        self.total += max(size, 0)
+        self.count += 1
+        a = self.archive
+        if self.count > MAX_MEMBERS:
+            raise DataError(f"{a}: more than {MAX_MEMBERS:,} members; refusing to unpack")
+        if self.total > self.max_bytes:
+            raise DataError(f"{a}: unpacks to more than {self.max_bytes:,} bytes (at {name!r}); refusing to unpack")
+        if self.total > RATIO_FREE and self.total > self.max_ratio * self.size:
+            raise DataError(f"{a}: unpacks to over {self.total:,} bytes from {self.size:,} (more than "
+                            f"{self.max_ratio:g}x: a decompression bomb or a damaged download); refusing to unpack")
+        if self.total > self.free:
+            raise DataError(f"{a}: unpacks to over {self.total:,} bytes, but only {self.free:,} are free in "
+                            f"{self.archive.parent}; free some space and run the command again")
+
+
+def unpack(archive: str | Path, into: str | Path, max_bytes: int = MAX_UNPACKED_BYTES,
+           max_ratio: float = MAX_RATIO) -> Path:
+    """Unpack a .zip / .tar(.gz) archive into ``into`` (a temp folder first, renamed when complete).
+
+    Refused before anything is written (one DataError line): members that would land outside the
+    folder, links and devices, and archives that would unpack to more than ``max_bytes``, to more
+    than ``max_ratio`` times their own size, or to more than the disk has free (sizes as the
+    archive declares them: zipfile and tarfile never write more than that)."""
     archive, into = Path(archive), Path(into)
     into.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=into))
     try:
+        budget = UnpackBudget(archive, into, max_bytes, max_ratio)
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                _safe_members(z.namelist(), tmp)
+                infos = z.infolist()
+                _safe_members([i.filename for i in infos], tmp)
+                for i in infos:
+                    budget.add(i.filename, i.file_size)
                 bad = z.testzip()
                 if bad:
                     raise DataError(f"{archive}: corrupt member {bad}")
                 z.extractall(tmp)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as t:
-                members = t.getmembers()
+                members = []
+                for m in t:  # one at a time: a bomb is refused before the rest of it is decompressed
+                    if m.issym() or m.islnk() or m.isdev():
+                        raise DataError(f"{archive}: contains links or device files; refusing to unpack")
+                    budget.add(m.name, m.size if m.isfile() else 0)
+                    members.append(m)
                 _safe_members([m.name for m in members], tmp)
-                if any(m.issym() or m.islnk() or m.isdev() for m in members):
-                    raise DataError(f"{archive}: contains links or device files; refusing to unpack")
-                t.extractall(tmp)
+                if hasattr(tarfile, "data_filter"):  # Python 3.10.12+ / 3.11.4+: a second safety net
+                    t.extractall(tmp, members=members, filter="data")
+                else:  # pragma: no cover - older Pythons
+                    t.extractall(tmp, members=members)
         else:
             raise DataError(f"{archive}: not a zip or tar archive (a truncated or wrong download?)")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
@@ -135,6 +198,63 @@ def unpack(archive: str | Path, into: str | Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp
+
+
+def extract_member(archive: str | Path, suffix: str, dest: str | Path) -> Path:
+    """Copy the one regular file of a .tar(.gz) / .zip ``archive`` whose path ends with ``suffix``
+    (whole path components: ``a/b.pth`` matches ``x/a/b.pth``, not ``xa/b.pth``) to ``dest``.
+
+    Nothing else is unpacked and the member's own path is never used to write, so a hostile name
+    (``../x``, an absolute path) cannot escape; links and device files are not regular files and
+    are refused. The copy goes to ``dest.part`` first and is renamed when complete. Tar is tried
+    first: an uncompressed tar of .pth files (which are zips) ends like a zip and fools
+    ``zipfile.is_zipfile``."""
+    archive, dest = Path(archive), Path(dest)
+    suffix = suffix.strip("/")
+
+    def matches(name: str) -> bool:
+        name = name.replace("\\", "/")
+        return name == suffix or name.endswith("/" + suffix)
+
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    budget = UnpackBudget(archive, dest.parent, MAX_UNPACKED_BYTES, MAX_RATIO)  # the same limits as unpack()
+    try:
+        if tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                found = [m for m in t if matches(m.name)]
+                _one_member(archive, suffix, found)
+                if not found[0].isfile():
+                    raise DataError(f"{archive}: {found[0].name} is not a regular file (a link or device?); "
+                                    "refusing to extract it")
+                budget.add(found[0].name, found[0].size)
+                src = t.extractfile(found[0])
+                with src, open(part, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+        elif zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                found = [i for i in z.infolist() if matches(i.filename) and not i.is_dir()]
+                _one_member(archive, suffix, found)
+                budget.add(found[0].filename, found[0].file_size)
+                with z.open(found[0]) as src, open(part, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+        else:
+            raise DataError(f"{archive}: not a zip or tar archive (a truncated or wrong download?)")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
+        part.unlink(missing_ok=True)
+        raise DataError(f"{archive}: damaged archive ({e})") from None
+    except DataError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return dest
+
+
+def _one_member(archive: Path, suffix: str, found: list) -> None:
+    if not found:
+        raise DataError(f"{archive}: holds no file */{suffix}")
+    if len(found) > 1:
+        raise DataError(f"{archive}: holds {len(found)} files */{suffix}; cannot tell which one is meant")
 
 
 def download_dataset(name: str, root: str | Path = "datasets", progress: bool = True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import io
+import math
 import os
 import re
 import stat
@@ -32,12 +33,15 @@ from ..fileio import atomic_write_bytes
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "READ_FORMATS",
     "DataError",
     "FolderScan",
     "ImageError",
     "collect_inputs",
+    "decode_image",
     "load_image",
     "probe_image",
+    "resolved",
     "save_image",
     "scan_folder",
     "to_image",
@@ -52,6 +56,11 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 # decode allocate gigabytes.  Also below Pillow's own warning threshold (~89 Mpx),
 # so with the default Pillow never gets to complain before we do.
 DEFAULT_MAX_PIXELS: int = 8192 * 8192
+
+# The Pillow plugins that may decode a file, whatever its name says: the formats of IMAGE_EXTENSIONS
+# (MPO, a JPEG with extra pictures, comes with "JPEG"). A file whose bytes are anything else (EPS,
+# which Pillow hands to Ghostscript; ICO, PCX, TGA, ...) is "not an image" and never reaches a decoder.
+READ_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "PPM", "GIF")
 
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -70,6 +79,8 @@ _EXIF_ORIENTATION = 0x0112
 
 _GLOB_MAGIC = re.compile(r"[*?[]")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+# 0..65535 -> 0..255 with exact rounding, as a table: one byte per pixel of temporaries, not eight
+_SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.int64) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _one_line(text: str) -> str:
@@ -146,10 +157,15 @@ def _pillow_bomb_guard(path: str | os.PathLike[str], max_pixels: int) -> Iterato
             _PILLOW_LIMIT_LOCK.release()
 
 
-def _open(path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
+def _open(path: str | os.PathLike[str], max_pixels: int, formats: Sequence[str] | None = READ_FORMATS,
+          reduce_for: int = 0, max_declared_pixels: int | None = None) -> Image.Image:
     """Open (header only) and check everything that can be checked without decoding.
 
-    Returns an open, lazy image; the caller must close it.
+    ``reduce_for`` > 0: a JPEG is set up to decode at the smallest DCT scale (1/2, 1/4, 1/8)
+    whose longest side is still at least ``reduce_for`` (Pillow's draft mode), so ``img.size`` is
+    then the reduced size; ``max_pixels`` bounds that decoded size, ``max_declared_pixels``
+    (default: ``max_pixels``) the size the header declares. Returns an open, lazy image; the
+    caller must close it.
     """
     try:
         info = os.stat(path)
@@ -159,10 +175,12 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
         raise ImageError(path, f"cannot read file ({err.strerror or err})") from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(path, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(path, "not a regular file (a device, pipe or socket)")
     if info.st_size == 0:
         raise ImageError(path, "empty file (0 bytes)")
     try:
-        img = Image.open(path)
+        img = Image.open(path, formats=list(formats) if formats is not None else None)
     except UnidentifiedImageError:
         raise ImageError(path, "not an image or unsupported format (Pillow cannot identify it)") from None
     except Image.DecompressionBombError:
@@ -175,13 +193,31 @@ def _open(path: str | os.PathLike[str], max_pixels: int) -> Image.Image:
     if w < 1 or h < 1:
         img.close()
         raise ImageError(path, f"invalid image size {w}×{h}")
-    if w * h > max_pixels:
+    declared_limit = max_pixels if max_declared_pixels is None else max_declared_pixels
+    draftable = reduce_for > 0 and img.format in ("JPEG", "MPO") and max(w, h) > 2 * reduce_for
+    if w * h > (declared_limit if draftable else max_pixels):
         img.close()
         raise ImageError(
             path,
-            f"image too large ({w}×{h} = {w * h} px > limit {max_pixels} px), "
+            f"image too large ({w}×{h} = {w * h} px > limit {declared_limit if draftable else max_pixels} px), "
             "refusing to decode (decompression-bomb guard)",
         )
+    if draftable:
+        img._draft_declared = (w, h)  # type: ignore[attr-defined]  (read by decode_image)
+        scale = reduce_for / max(w, h)
+        try:
+            img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+        except Exception as err:
+            img.close()
+            raise ImageError(path, f"corrupt image header ({type(err).__name__}: {err})") from None
+        dw, dh = img.size
+        if dw * dh > max_pixels:
+            img.close()
+            raise ImageError(
+                path,
+                f"image too large ({w}×{h}, {dw}×{dh} = {dw * dh} px at the smallest decoding scale > limit "
+                f"{max_pixels} px), refusing to decode",
+            )
     return img
 
 
@@ -201,7 +237,8 @@ def _orientation(img: Image.Image, *, header_only: bool) -> int:
     return value if value in _ORIENTATION_FIX else 1
 
 
-def probe_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+def probe_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                formats: Sequence[str] | None = READ_FORMATS) -> tuple[int, int]:
     """Cheaply check that ``path`` looks like a usable image; return its upright ``(width, height)``.
 
     Reads only the header (no pixel decode), so scanning thousands of files
@@ -213,7 +250,7 @@ def probe_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
     Raises :class:`ImageError`.
     """
     with _pillow_bomb_guard(path, max_pixels):
-        with _open(path, max_pixels) as img:
+        with _open(path, max_pixels, formats) as img:
             w, h = _stored_size(img)
             if _orientation(img, header_only=True) in (5, 6, 7, 8):
                 w, h = h, w
@@ -232,9 +269,12 @@ def _stored_size(img: Image.Image) -> tuple[int, int]:
     return img.size
 
 
-def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               formats: Sequence[str] | None = READ_FORMATS) -> Image.Image:
     """Decode ``path`` into an upright 8-bit RGB image.
 
+    - only the Pillow plugins in ``formats`` may decode it, chosen by the file's bytes
+      (default :data:`READ_FORMATS`; a PostScript file named ``.jpg`` is "not an image");
     - the size limit is checked from the header before any decoding;
     - EXIF orientation is applied (same table as ``ImageOps.exif_transpose``);
     - 16-bit and 32-bit integer images are rescaled 0..65535 -> 0..255
@@ -248,8 +288,25 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
 
     Animated/multi-page files yield their first frame.  The file is closed on return.
     """
-    with _pillow_bomb_guard(path, max_pixels):
-        with _open(path, max_pixels) as img:
+    return decode_image(path, max_pixels=max_pixels, formats=formats)[0]
+
+
+def decode_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 formats: Sequence[str] | None = READ_FORMATS, reduce_for: int = 0,
+                 max_declared_pixels: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`load_image` for callers that work at a reduced size (the server): returns the upright
+    RGB image and the upright size the file declares.
+
+    ``reduce_for`` > 0: a JPEG larger than twice that on its longest side is decoded at a reduced
+    DCT scale (1/2, 1/4 or 1/8, Pillow's draft mode), its longest side still at least
+    ``reduce_for``; the image returned is then smaller than the declared size. ``max_pixels``
+    bounds the pixels actually decoded; ``max_declared_pixels`` (default ``max_pixels``) the
+    declared size of such a JPEG. Every other file is decoded whole, its declared size within
+    ``max_pixels``.
+    """
+    with _pillow_bomb_guard(path, max_pixels if max_declared_pixels is None else max(max_pixels, max_declared_pixels)):
+        with _open(path, max_pixels, formats, reduce_for, max_declared_pixels) as img:
+            decoded, declared = img.size, getattr(img, "_draft_declared", img.size)
             try:
                 img.load()
             except Exception as err:  # OSError, SyntaxError, zlib.error, EOFError, ...
@@ -257,20 +314,30 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             orientation = _orientation(img, header_only=False)
             try:
                 rgb = _to_rgb(img)
+            except MemoryError:
+                raise ImageError(path, "out of memory converting the image to RGB") from None
             except Exception as err:
                 raise ImageError(path, f"cannot convert mode {img.mode} to RGB ({err})") from None
     if orientation in _ORIENTATION_FIX:
         rgb = rgb.transpose(_ORIENTATION_FIX[orientation])
-    return rgb
+    if decoded == declared:  # decoded whole: the declared size is the image's
+        return rgb, rgb.size
+    return rgb, declared if rgb.size == decoded else (declared[1], declared[0])  # (a JPEG turned upright)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any decoded Pillow image to 8-bit RGB (see :func:`load_image`)."""
     mode = img.mode
     if mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(img).astype(np.int64)
-        values = np.clip(values, 0, 65535)
-        gray = ((values * 255 + 32767) // 65535).astype(np.uint8)  # exact rounding
+        values = np.asarray(img)  # uint16 for I;16*, int32 for I
+        if values.dtype.kind == "u" and values.dtype.itemsize == 2:
+            gray = _SIXTEEN_TO_EIGHT[values]
+        else:  # clip block by block: temporaries stay a few MB whatever the image size
+            gray = np.empty(values.shape, np.uint8)
+            rows = max(1, (1 << 20) // max(values.shape[1], 1))
+            for top in range(0, values.shape[0], rows):
+                gray[top:top + rows] = _SIXTEEN_TO_EIGHT[np.clip(values[top:top + rows], 0, 65535)]
+        del values
         return Image.fromarray(gray, mode="L").convert("RGB")
     if mode == "F":
         values = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=255.0, neginf=0.0)
@@ -333,14 +400,28 @@ class FolderScan:
 
 
 def _list_folder(folder: Path, recursive: bool) -> list[Path]:
-    """Non-hidden files below ``folder`` (hidden directories are skipped too), naturally sorted."""
-    if recursive:
-        candidates = (
-            p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
-    else:
-        candidates = (p for p in folder.iterdir() if not _is_hidden(p))
+    """Non-hidden files below ``folder`` (hidden directories are skipped too), naturally sorted.
+    An unreadable folder is a one-line DataError; entries that cannot be read (a symlink loop, a
+    dangling link) are listed, so the caller reports them as unreadable files."""
+    try:
+        if recursive:
+            candidates = [
+                p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            ]
+        else:
+            candidates = [p for p in folder.iterdir() if not _is_hidden(p)]
+    except OSError as err:
+        raise DataError(f"{err.filename or folder}: cannot read folder ({err.strerror or err})") from None
     return sorted((p for p in candidates if not p.is_dir()), key=_natural_key)
+
+
+def resolved(path: Path) -> Path:
+    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop raises
+    RuntimeError or OSError, depending on the Python version)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
 
 
 def _check_folder(folder: Path) -> None:
@@ -402,7 +483,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     seen: set[Path] = set()
     for item in inputs:
         for path in _expand_input(item):
-            key = path.resolve()
+            key = resolved(path)
             if key not in seen:
                 seen.add(key)
                 result.append(path)
@@ -422,6 +503,8 @@ def _expand_input(item: str | os.PathLike[str]) -> list[Path]:
                 f"{path}: not an image file (suffix {path.suffix or '(none)'!r}; "
                 f"expected one of {' '.join(sorted(IMAGE_EXTENSIONS))})"
             )
+        return [path]
+    if os.path.lexists(path):  # a link to nowhere, or a loop: load_image says which, as for a folder's files
         return [path]
     pattern = os.fspath(item)
     if _GLOB_MAGIC.search(pattern):

@@ -37,6 +37,18 @@ def calibration_images(folder: str | Path, size: int, count: int = 32) -> list[n
     return [np.asarray(load_image(p).resize((size, size)), dtype=np.uint8) for p in files]
 
 
+def _without_paths(training: dict | None) -> dict | None:
+    """A run's training summary for the card, its data folders cut to their names: the card travels
+    with the model file (to phones, to the web app's clients), the folders' locations stay here."""
+    if not isinstance(training, dict) or "data" not in training:
+        return training
+    data = training["data"]
+    def name(d):
+        return Path(d).name if isinstance(d, str) else d
+    names = [name(d) for d in data] if isinstance(data, (list, tuple)) else name(data)
+    return {**training, "data": names}
+
+
 def parity(generator: torch.nn.Module, runner, size: int, subpixel: bool) -> dict:
     image = np.ascontiguousarray(np.asarray(render_scene(12345, size, "A"), dtype=np.uint8)[None])
     with torch.no_grad():
@@ -85,8 +97,8 @@ def export_model(model: str | Path, fmt: str, size: int = 256, quantize: str | N
                       "layout": "NHWC", "range": [0, 255], "color": "RGB",
                       "size_multiple": multiple, "note": "any multiple of size_multiple" if dynamic else "fixed size"},
             "output": {"shape": "same as input", "dtype": "uint8", "layout": "NHWC", "range": [0, 255], "color": "RGB"},
-            "direction": direction, "generator": config["generators"][slot], "source": str(model),
-            "training": config.get("training"), "parity_vs_pytorch": check}
+            "direction": direction, "generator": config["generators"][slot], "source": model.resolve().name,
+            "training": _without_paths(config.get("training")), "parity_vs_pytorch": check}
     if fmt == "onnx":
         from .onnx import INPUT, OPSET, OUTPUT
         card.update(opset=OPSET, input_name=INPUT, output_name=OUTPUT)

@@ -91,10 +91,15 @@ class SubpixelConvTranspose(nn.Module):
 
 
 def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
-    """Replace every ConvTranspose2d by its sub-pixel equivalent (in place)."""
+    """Replace every ConvTranspose2d by its sub-pixel equivalent (in place), and the CUT
+    generator's fixed-filter blur upsampling (a functional transposed conv) by its own."""
+    from ..models.cut_resnet import BlurUpsample
+
     for name, child in list(net.named_children()):
         if isinstance(child, nn.ConvTranspose2d):
             setattr(net, name, SubpixelConvTranspose(child))
+        elif isinstance(child, BlurUpsample):
+            setattr(net, name, child.subpixel())
         else:
             subpixel_transposed_convs(child)
     return net

@@ -34,6 +34,7 @@ class TranslationPipeline:
         self.fixed_size = getattr(generator, "fixed_size", None)  # (h, w) of fixed-input exported files
         self.max_side = max_side or None
         self.batch_size = batch_size
+        self._forward_bytes: float | None = None
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, direction: str | Direction = "AtoB",
@@ -49,6 +50,37 @@ class TranslationPipeline:
         read_model_config(folder)  # clear error for non-model folders before anything else
         return cls(load_generator(folder, slot), device=device, **kwargs)
 
+    def forward_bytes_per_pixel(self) -> float:
+        """Estimated working memory of one forward pass per input pixel, for callers that bound
+        memory (the server): twice the largest input + output of any one layer (oneDNN's layout
+        reorders about double what the tensors take), found once with a tiny forward pass; 600 for
+        exported files, whose runtime is opaque (measured: ~520 for the bundled mobile model)."""
+        if self._forward_bytes is None:
+            leaves = [m for m in self.generator.modules() if not any(True for _ in m.children())]
+            if self.fixed_size or isinstance(self.generator, ExportedGenerator) or not leaves:
+                self._forward_bytes = 600.0
+                return self._forward_bytes
+            side = max(self.multiple, 32)
+            side += -side % self.multiple
+            largest = 0
+
+            def hook(_module, inputs, output) -> None:
+                nonlocal largest
+                size = sum(t.numel() * t.element_size() for t in inputs if torch.is_tensor(t))
+                if torch.is_tensor(output):
+                    size += output.numel() * output.element_size()
+                largest = max(largest, size)
+
+            handles = [m.register_forward_hook(hook) for m in leaves]
+            try:
+                with torch.no_grad():
+                    self.generator(torch.zeros(1, 3, side, side, device=self.device))
+            finally:
+                for h in handles:
+                    h.remove()
+            self._forward_bytes = max(2.0 * largest / (side * side), 64.0)
+        return self._forward_bytes
+
     def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
         if self.fixed_size:
@@ -60,7 +92,10 @@ class TranslationPipeline:
         return w, h
 
     @torch.no_grad()
-    def _translate_batch(self, images: list[Image.Image], size: tuple[int, int]) -> list[Image.Image]:
+    def _translate_batch(self, images: list[Image.Image], size: tuple[int, int],
+                         out_sizes: list[tuple[int, int]] | None = None) -> list[Image.Image]:
+        """Translate ``images`` at working ``size``; each result comes back at its image's size (or
+        at ``out_sizes[i]``)."""
         w, h = size
         x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
         # pad to the stride multiple, and tiny images up to 16 px so the inner reflection pads fit
@@ -72,10 +107,16 @@ class TranslationPipeline:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         y = self.generator(x.to(self.device)).float().cpu()[:, :, :h, :w]
         out = []
-        for im, t in zip(images, y):
+        for i, (im, t) in enumerate(zip(images, y)):
             result = to_image(t)
-            out.append(result if result.size == im.size else result.resize(im.size, Image.BICUBIC))
+            target = out_sizes[i] if out_sizes is not None else im.size
+            out.append(result if result.size == target else result.resize(target, Image.BICUBIC))
         return out
+
+    def translate_to(self, image: Image.Image, size: tuple[int, int]) -> Image.Image:
+        """Translate one image (at its working size) and return the result at ``size`` (w, h): the
+        server decodes large JPEGs at a reduced scale and answers at the photo's own size."""
+        return self._translate_batch([image.convert("RGB")], self.working_size(image.size), [size])[0]
 
     def translate_many(self, images: Iterable[Image.Image]) -> Iterator[Image.Image]:
         """Translate a stream of RGB images, yielding results in input order. Consecutive images of

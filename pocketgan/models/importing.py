@@ -1,9 +1,13 @@
 """Convert a generator saved by junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G_A.pth``,
-``latest_net_G.pth``) into a pocketgan model folder. The file is read with
-``torch.load(weights_only=True)``: tensors only, no arbitrary code from a stranger's pickle."""
+``latest_net_G.pth``) or by taesungp/contrastive-unpaired-translation (CUT / FastCUT's
+``latest_net_G.pth``: ``arch="cut_resnet_9blocks"``, whose fixed blur filters are in the file as
+``model.N.filt`` buffers and load like weights) into a pocketgan model folder. The file is read
+with ``torch.load(weights_only=True)``: tensors only, no arbitrary code from a stranger's pickle."""
 from __future__ import annotations
 
 import pickle
+import struct
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,6 +19,8 @@ from ..fileio import atomic_write_bytes, atomic_write_json
 from .pretrained import CONFIG_NAME, FORMAT, ModelFolderError, build_generator, load_weights, read_model_config
 
 STALE_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+# what torch.load(weights_only=True) raises on a file that is no checkpoint (truncated, HTML, junk)
+UNLOADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, struct.error)
 
 
 def clean_reference_state(state: dict, net: torch.nn.Module) -> dict:
@@ -46,8 +52,10 @@ def import_reference(path: str | Path, out: str | Path, arch: str = "resnet_9blo
     if not path.is_file():
         raise ModelFolderError(f"{path}: no such file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # junk bytes make the unpickler warn about odd protocols first
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except UNLOADABLE as e:
         raise ModelFolderError(f"{path}: not a loadable PyTorch weights file ({first_line(e)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

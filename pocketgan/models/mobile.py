@@ -13,8 +13,32 @@ Reflection padding is kept at the borders (MirrorPad in TFLite, Pad(reflect) in 
 starts it as the identity (the head's conv is zero). A translation such as summer->winter keeps
 most of the photo, so a short training run then starts from "do nothing" (which already scores
 well on FID/KID) instead of from noise; used for the bundled CPU-trained model.
+
+Feature taps for CUT's PatchNCE: ``net(x, layers=[...])`` returns the outputs of the asked layers
+(strictly increasing indices), computing nothing after the last one. The layers are numbered by
+walking stem, down, blocks, up and head in order, one index per module: every conv, norm and ReLU
+of stem/down/head, each inverted residual block as one layer, and for each up block its nearest
+x2 upsample then its six conv/norm/ReLU modules. ``mobile_resnet_9blocks`` (35 layers; 34 with
+``residual=True``, which has no Tanh):
+
+    0-2    stem: 3x3 conv, BN, ReLU                          ngf at H
+    3-5    down: 3x3 stride-2 conv, BN, ReLU                 2*ngf at H/2
+    6-8    down: 3x3 stride-2 conv, BN, ReLU                 4*ngf at H/4
+    9-17   inverted residual blocks 1-9 (one layer each)     4*ngf at H/4
+    18-24  up 1: nearest x2, dw 3x3, BN, ReLU, 1x1, BN, ReLU 4*ngf then 2*ngf at H/2
+    25-31  up 2: nearest x2, dw 3x3, BN, ReLU, 1x1, BN, ReLU 2*ngf then ngf at H
+    32-34  head: ReflectionPad2d(1), 3x3 conv, Tanh           out at H
+
+so CUT's default ``0,4,8,12,16`` taps the stem conv (input-resolution features), the BN after the
+first stride-2 conv (rectified in place by the ReLU after it: a tap is the layer's output tensor
+itself, as in the CUT reference), the ReLU after the second, and inverted residual blocks 4 and 8.
+With 6 blocks (32 layers, blocks at 9-14) index 16 is the first up block's depthwise conv;
+``0,4,8,11,14`` keeps every tap in the encoder there. A ``residual=True`` generator is tapped on its own features: the
+last head index is the predicted change, never the clamped ``x + change``.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 import torch.nn as nn
@@ -22,6 +46,7 @@ import torch.nn as nn
 from ..errors import OptionError
 from .layers import norm_layer
 from .registry import register_generator
+from .resnet import check_nce_layers, tap_features
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int, stride: int, norm: str, groups: int = 1, relu: bool = True) -> list[nn.Module]:
@@ -91,7 +116,24 @@ class MobileResnetGenerator(nn.Module):
         return {"down": self.down, "mid": self.blocks[max(n // 2 - 1, 0)] if n else self.down,
                 "blocks": self.blocks, "up1": self.up[0]}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def nce_layers(self) -> list[nn.Module]:
+        """The modules ``forward(x, layers=...)`` numbers, in order (see the module docstring);
+        running them one after the other is the generator before its residual sum."""
+        flat: list[nn.Module] = [*self.stem, *self.down, *self.blocks]
+        for block in self.up:
+            flat += [block.up, *block.conv]
+        return flat + list(self.head)
+
+    def nce_layer_count(self) -> int:
+        """How many layers ``forward(x, layers=...)`` can tap."""
+        return len(self.nce_layers())
+
+    def forward(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor | list[torch.Tensor]:
+        """The translated image; with ``layers`` (strictly increasing indices, see the module
+        docstring) instead the list of those layers' outputs, computing nothing after the last one."""
+        if layers is not None:
+            flat = self.nce_layers()
+            return tap_features(flat, x, check_nce_layers(self, layers, len(flat)))
         y = self.head(self.up(self.blocks(self.down(self.stem(x)))))
         return torch.clamp(x + y, -1.0, 1.0) if self.residual else y
 

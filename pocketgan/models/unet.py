@@ -2,6 +2,8 @@
 the reference ``UnetGenerator`` so state_dict keys match its published pix2pix weights."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn as nn
 
@@ -60,7 +62,19 @@ class UnetGenerator(nn.Module):
         self.model = UnetSkipBlock(out_channels, ngf, in_channels=in_channels, submodule=block,
                                    outermost=True, norm=norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def nce_layer_count(self) -> int:
+        """U-Nets have no feature taps: raises OptionError (see :meth:`forward`)."""
+        raise self._no_taps()
+
+    def _no_taps(self) -> OptionError:
+        name = getattr(self, "config", {}).get("name", type(self).__name__)
+        return OptionError(f"CUT (--nce-layers) needs a resnet or mobile generator; {name} is a U-Net, whose skip "
+                           "connections leave no encoder-only features to tap")
+
+    def forward(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """The translated image. ``layers`` (CUT's feature taps) is refused: OptionError."""
+        if layers is not None:
+            raise self._no_taps()
         return self.model(x)
 
 

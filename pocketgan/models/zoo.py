@@ -7,9 +7,14 @@ Three kinds of names, looked up after an existing model path (see :func:`resolve
                NAME`` into the model home (:func:`pocketgan.home.pocketgan_home`: ``$POCKETGAN_HOME``,
                else ``$XDG_CACHE_HOME/pocketgan``, else ``~/.cache/pocketgan``), under ``models/NAME``;
   * published - the catalogue of checkpoints junyanz/pytorch-CycleGAN-and-pix2pix publishes
-               (resnet_9blocks CycleGAN generators, unet_256 pix2pix ones), each one direction.
+               (resnet_9blocks CycleGAN generators, unet_256 pix2pix ones) and those
+               taesungp/contrastive-unpaired-translation publishes (``cut/NAME``, ``fastcut/NAME``:
+               cut_resnet_9blocks generators), each one direction.
 The .pth is downloaded with the dataset downloader's machinery (resume, size check), read with
-``torch.load(weights_only=True)``, converted to safetensors, and deleted.
+``torch.load(weights_only=True)``, converted to safetensors, and deleted. The CUT authors publish
+all six of their generators in one archive: it is downloaded once into ``<model home>/downloads``,
+only the asked ``latest_net_G.pth`` is taken out of it (nothing else is unpacked), and the archive
+is kept until every model it holds has been imported, then deleted.
 
 Where commands write for a model: a command given a model *name* never writes next to the caller
 (no ``./NAME/...`` appears because a name was typed). What belongs to a model goes beside the
@@ -24,6 +29,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..fileio import atomic_write_json
 from ..home import pocketgan_home
@@ -37,16 +43,27 @@ CYCLEGAN_CKPT_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_mode
 PIX2PIX_CKPT_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth"
 RESNET = {"arch": "resnet_9blocks", "ngf": 64, "norm": "instance", "use_dropout": False}
 UNET = {"arch": "unet_256", "ngf": 64, "norm": "batch", "use_dropout": True}
+# all six CUT / FastCUT generators, as <dataset>_<mode>_pretrained/latest_net_G.pth (README of
+# taesungp/contrastive-unpaired-translation; trained with its defaults: anti-aliased resnet_9blocks)
+CUT_ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/CUT/pretrained_models.tar"
+CUT_RESNET = {"arch": "cut_resnet_9blocks", "ngf": 64, "norm": "instance", "use_dropout": False}
+CYCLEGAN_REPO, CUT_REPO = "junyanz/pytorch-CycleGAN-and-pix2pix", "taesungp/contrastive-unpaired-translation"
+# our name -> the reference's experiment folder; Cityscapes was trained BtoA (label maps -> photos)
+CUT_MODELS = {"horse2zebra": "horse2zebra", "cat2dog": "cat2dog", "cityscapes_label2photo": "cityscapes"}
 
 
 @dataclass(frozen=True)
 class PublishedCheckpoint:
-    """One published generator: where it is and the architecture it was trained with."""
+    """One published generator: where it is and the architecture it was trained with. ``member``:
+    the .pth's path inside the archive at ``url`` (matched on its last components), when the
+    authors publish an archive of several models rather than the .pth itself."""
 
     name: str
     url: str
     generator: dict = field(default_factory=lambda: dict(RESNET))
     sha256: str | None = None
+    member: str | None = None
+    by: str = CYCLEGAN_REPO
 
 
 PUBLISHED: dict[str, PublishedCheckpoint] = {
@@ -57,6 +74,9 @@ PUBLISHED: dict[str, PublishedCheckpoint] = {
         "iphone2dslr_flower")},
     **{f"pix2pix/{n}": PublishedCheckpoint(f"pix2pix/{n}", PIX2PIX_CKPT_URL.format(name=n), dict(UNET)) for n in (
         "edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night")},
+    **{f"{mode}/{n}": PublishedCheckpoint(f"{mode}/{n}", CUT_ARCHIVE_URL, dict(CUT_RESNET), by=CUT_REPO,
+                                          member=f"{folder}_{mode}_pretrained/latest_net_G.pth")
+       for mode in ("cut", "fastcut") for n, folder in CUT_MODELS.items()},
 }
 
 
@@ -152,7 +172,8 @@ def resolve_model(spec: str | Path | None) -> Path:
 
 def import_published(name: str, progress: bool = True) -> Path:
     """Download published checkpoint ``name`` and convert it into ``<model home>/models/name``."""
-    from ..data.download import fetch
+    from ..data.download import extract_member, fetch
+    from ..data.images import DataError
     from .importing import import_reference
 
     if name not in PUBLISHED:
@@ -162,43 +183,84 @@ def import_published(name: str, progress: bool = True) -> Path:
     if (out / CONFIG_NAME).is_file():
         read_model_config(out)  # a damaged folder is an error, not a silent success
         return out
-    pth = fetch(src.url, pocketgan_home() / "downloads" / f"{name.replace('/', '--')}.pth", src.sha256, progress,
-                hint="download the .pth by hand and convert it with `pocketgan import FILE --out FOLDER`")
     gen = dict(src.generator)
     arch = gen.pop("arch")
+    pth = pocketgan_home() / "downloads" / f"{name.replace('/', '--')}.pth"
+    if src.member is None:
+        fetch(src.url, pth, src.sha256, progress,
+              hint="download the .pth by hand and convert it with `pocketgan import FILE --out FOLDER`")
+        where = src.url
+    else:
+        archive = _fetch_archive(src, arch, progress)
+        try:
+            extract_member(archive, src.member, pth)
+        except DataError as e:
+            archive.unlink(missing_ok=True)  # damaged or not what the catalogue expects: fetch it anew next time
+            raise DataError(f"{e}; the archive was removed, run the command again") from None
+        where = f"{src.url} ({src.member})"
     try:
         import_reference(pth, out, arch, "G_A", **gen)
     except ModelFolderError as e:
         pth.unlink(missing_ok=True)  # a broken download: fetch it anew next time
-        raise ModelFolderError(f"{src.url}: {e}") from None
+        if src.member is not None:
+            _archive_path(src.url).unlink(missing_ok=True)
+        raise ModelFolderError(f"{where}: {e}") from None
     config = read_model_config(out)
-    config["source"] = {"G_A": src.url}
-    config["published"] = {"name": name, "url": src.url, "by": "junyanz/pytorch-CycleGAN-and-pix2pix"}
+    config["source"] = {"G_A": where}
+    config["published"] = {"name": name, "url": src.url, "by": src.by, **({"member": src.member} if src.member else {})}
     atomic_write_json(out / CONFIG_NAME, config)
     pth.unlink()
+    if src.member is not None:
+        _drop_archive_when_done(src)
     return out
 
 
-def _describe(name: str, folder: Path, kind: str) -> dict:
+def _archive_path(url: str) -> Path:
+    """Where a shared archive is kept while models are imported from it (named after its URL path)."""
+    return pocketgan_home() / "downloads" / "--".join(urlsplit(url).path.strip("/").split("/"))
+
+
+def _fetch_archive(src: PublishedCheckpoint, arch: str, progress: bool) -> Path:
+    from ..data.download import fetch
+
+    archive = _archive_path(src.url)
+    if archive.is_file():  # complete (fetch renames it into place only when it is): shared by several models
+        return archive
+    return fetch(src.url, archive, src.sha256, progress,
+                 hint=f"download the archive by hand, take {src.member} out of it and convert that with "
+                      f"`pocketgan import FILE --arch {arch} --out FOLDER`")
+
+
+def _drop_archive_when_done(src: PublishedCheckpoint) -> None:
+    """Delete the shared archive once every catalogue model it holds has been imported."""
+    siblings = [n for n, c in PUBLISHED.items() if c.url == src.url and c.member is not None]
+    if all((pocketgan_home() / "models" / n / CONFIG_NAME).is_file() for n in siblings):
+        _archive_path(src.url).unlink(missing_ok=True)
+
+
+def _describe(name: str, folder: Path, kind: str) -> dict | None:
+    """The row of one model folder, or None (with a one-line warning) for a folder that is not a
+    usable model: one damaged folder must not hide the others."""
     try:
-        config = read_model_config(folder)
-    except ModelFolderError as e:
-        return {"name": name, "kind": kind, "directions": [], "generator": "?", "bytes": None, "path": str(folder),
-                "about": f"unusable: {e}"}
-    gens = config["generators"]
-    first = next(iter(gens.values()))
-    arch = f"{first['name']}(ngf={first.get('ngf', '?')})" + (" residual" if first.get("residual") else "")
-    about = config.get("description") or config.get("published", {}).get("url") or str(folder)
+        config = read_model_config(folder)  # checks the schema: the fields read below are there
+        gens = config["generators"]
+        first = next(iter(gens.values()))
+        arch = f"{first['name']}(ngf={first.get('ngf', '?')})" + (" residual" if first.get("residual") else "")
+        about = config.get("description") or (config.get("published") or {}).get("url") or str(folder)
+        size = sum(p.stat().st_size for p in folder.glob("G_*.safetensors"))
+    except (ModelFolderError, OSError) as e:
+        warnings.warn(f"skipped {kind} model {name}: {e}", stacklevel=3)
+        return None
     return {"name": name, "kind": kind, "directions": [name for name, d in DIRECTIONS.items() if d.slot in gens],
-            "generator": arch, "bytes": sum(p.stat().st_size for p in folder.glob("G_*.safetensors")),
-            "path": str(folder), "about": about}
+            "generator": arch, "bytes": size, "path": str(folder), "about": about}
 
 
 def list_models(include_published: bool = False) -> list[dict]:
-    """Rows for `pocketgan models`: bundled, then imported, then (optionally) published but not imported."""
-    rows = [_describe(n, p, "bundled") for n, p in bundled_models().items()]
+    """Rows for `pocketgan models`: bundled, then imported, then (optionally) published but not imported.
+    A folder that is not a usable model is left out, with a warning naming it and the problem."""
+    rows = [r for n, p in bundled_models().items() if (r := _describe(n, p, "bundled"))]
     imported = imported_models()
-    rows += [_describe(n, p, "imported") for n, p in imported.items()]
+    rows += [r for n, p in imported.items() if (r := _describe(n, p, "imported"))]
     if include_published:
         for name, src in sorted(PUBLISHED.items()):
             if name not in imported:

@@ -43,7 +43,8 @@ class TrainConfig:
                                  "holds G_A) or BtoA (G_B)", "model", choices=DIRECTION_NAMES)
     netG: str = opt("resnet_9blocks", "generator architecture (see `pocketgan.models.list_generators()`)", "model")
     ngf: int = opt(64, "generator width (filters in the first conv)", "model")
-    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel", "model")
+    netD: str = opt("basic", "discriminator: basic = 70x70 PatchGAN, n_layers, pixel; cut_basic / cut_n_layers = "
+                             "the same with anti-aliased (blur) downsampling, CUT's default", "model")
     ndf: int = opt(64, "discriminator width", "model")
     n_layers_D: int = opt(3, "depth of the 'n_layers' discriminator", "model")
     norm: str = opt("auto", "normalisation in G and D; auto = instance (the reference's), but batch for a mobile G "
@@ -58,6 +59,7 @@ class TrainConfig:
     # --- objective (every objective) ----------------------------------------------------------
     gan_mode: str = opt("lsgan", "adversarial loss", "objective", choices=GAN_MODES)
     pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
+    lambda_gan: float = opt(1.0, "weight of the generator's adversarial loss", "objective")
 
     # --- cyclegan -----------------------------------------------------------------------------
     lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "cyclegan")
@@ -67,11 +69,25 @@ class TrainConfig:
     # --- pix2pix ------------------------------------------------------------------------------
     lambda_L1: float = opt(100.0, "weight of the L1 loss to the true target", "pix2pix")
 
+    # --- cut / fastcut -------------------------------------------------------------------------
+    lambda_nce: float = opt(1.0, "weight of the PatchNCE loss", "cut")
+    nce_idt: bool = opt(True, "also PatchNCE between target-domain images and G of them (an identity loss)", "cut")
+    nce_layers: str = opt("0,4,8,12,16", "generator layers whose features feed PatchNCE, comma-separated, increasing "
+                                         "(README: which layers of each generator)", "cut")
+    nce_all_negatives: bool = opt(False, "draw PatchNCE negatives from every image of the batch, not only the same "
+                                         "image (the reference's nce_includes_all_negatives_from_minibatch)", "cut")
+    netF: str = opt("mlp_sample", "how sampled patches are embedded: mlp_sample = a 2-layer MLP head per layer, "
+                                  "sample = the raw features", "cut", choices=("mlp_sample", "sample"))
+    netF_nc: int = opt(256, "width of the MLP heads' output", "cut")
+    nce_T: float = opt(0.07, "temperature of the PatchNCE softmax", "cut")
+    num_patches: int = opt(256, "patches sampled per layer and image", "cut")
+    flip_equivariance: bool = opt(False, "flip half the batches before G and flip its features back (FastCUT's "
+                                         "regulariser)", "cut")
+
     # --- distillation (model = distill) ---------------------------------------------------
     teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation", runtime=True)
     lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
     lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)", "distillation")
-    lambda_gan: float = opt(1.0, "weight of the student's adversarial loss", "distillation")
 
     # --- optimisation -----------------------------------------------------------------------
     lr: float = opt(2e-4, "Adam learning rate", "optimisation")
@@ -140,16 +156,20 @@ class TrainConfig:
             raise ConfigError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
         if self.data is not None and (self.a is not None or self.b is not None):
             raise ConfigError("give either --data or --a/--b, not both")
-        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size", "n_layers_D", "log_every", "eval_images"):
+        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size", "n_layers_D", "log_every", "eval_images",
+                     "netF_nc", "num_patches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
         for name in ("pool_size", "threads", "sample_every", "checkpoint_every", "max_steps", "eval_every",
                      "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_recon", "lambda_distill",
-                     "lambda_gan"):
+                     "lambda_gan", "lambda_nce"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0 (got {self.lr})")
+        if not self.nce_T > 0:
+            raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
+        self.nce_layer_list()
         for name, why in OBJECTIVES[self.model].requires.items():
             if getattr(self, name) in (None, ""):
                 raise ConfigError(why)
@@ -160,6 +180,17 @@ class TrainConfig:
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)} "
                                   f"(got {getattr(self, f.name)!r})")
+
+    def nce_layer_list(self) -> tuple[int, ...]:
+        """``nce_layers`` as increasing layer indices (one ConfigError line otherwise)."""
+        try:
+            layers = tuple(int(x) for x in self.nce_layers.split(","))
+        except (ValueError, AttributeError):
+            raise ConfigError(f"--nce-layers must be comma-separated layer indices such as 0,4,8,12,16 "
+                              f"(got {self.nce_layers!r})") from None
+        if not layers or layers[0] < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
+            raise ConfigError(f"--nce-layers must be non-negative and strictly increasing (got {self.nce_layers!r})")
+        return layers
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -70,8 +70,8 @@ class CycleGAN:
         if cfg.lambda_identity > 0:  # G_A should leave B images alone, G_B A images
             loss["idt_A"] = F.l1_loss(G_A(real_B), real_B) * cfg.lambda_B * cfg.lambda_identity
             loss["idt_B"] = F.l1_loss(G_B(real_A), real_A) * cfg.lambda_A * cfg.lambda_identity
-        loss["G_A"] = self.gan(D_A(fake_B), True, for_discriminator=False)
-        loss["G_B"] = self.gan(D_B(fake_A), True, for_discriminator=False)
+        loss["G_A"] = self.gan(D_A(fake_B), True, for_discriminator=False) * cfg.lambda_gan  # x 1.0: exact
+        loss["G_B"] = self.gan(D_B(fake_A), True, for_discriminator=False) * cfg.lambda_gan
         loss["cycle_A"] = F.l1_loss(rec_A, real_A) * cfg.lambda_A
         loss["cycle_B"] = F.l1_loss(rec_B, real_B) * cfg.lambda_B
         # summed in the reference's order, so a step is bit-identical to its optimize_parameters()

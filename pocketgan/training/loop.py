@@ -32,7 +32,7 @@ from ..errors import first_line
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, save_pretrained
 from . import distributed, state
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, validate_checkpoint_meta
 from .config import TrainConfig
 from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
 from .objectives import get_objective
@@ -137,8 +137,13 @@ class Trainer:
         self._evaluator = None
         self._examples = None
         self._last_sample_step = -1
+        self._saved_step: int | None = None  # the step of the last checkpoint on disk
         if resume:
             self.load(self.folder.checkpoint)
+            self._saved_step = self.progress.step
+            if self.dist.main:  # what a killed run left: temp files, and logs of steps about to be redone
+                self.folder.remove_partial_writes()
+                self.folder.truncate_logs(self.progress.step)
         else:
             random.seed(self._rank_seed())
             np.random.seed(self._rank_seed() % 2**32)
@@ -185,17 +190,32 @@ class Trainer:
         return handles
 
     # --- checkpoints (the state itself: state.py) -----------------------------------------------
+    @contextlib.contextmanager
+    def writing(self, what: str):
+        """A failed write (full disk, lost permissions) is one line that says what is safe: every
+        write is atomic, so the last checkpoint on disk is intact and the run resumes from it."""
+        try:
+            yield
+        except OSError as e:
+            last = (f"the last checkpoint (step {self._saved_step}) is intact" if self._saved_step is not None
+                    else "no checkpoint was written yet")
+            raise TrainingError(f"{self.run_dir}: could not write {what} ({e.strerror or e}); {last}: free space "
+                                f"(or fix the folder's permissions), then `pocketgan train --resume {self.run_dir}`"
+                                ) from None
+
     def save(self) -> None:
         """Checkpoint (all ranks take part; rank 0 writes) and refresh the model folder."""
         tensors, meta = state.capture(self)
         if not self.dist.main:
             distributed.barrier(self.dist)
             return
-        save_checkpoint(self.folder.checkpoint, tensors, meta)
         p = self.progress
-        self._save_model(self.run_dir, {"steps": p.step, "epochs_completed": p.epoch, "iter_in_epoch": p.iter_in_epoch,
-                                        "train_seconds": round(p.train_seconds, 1),
-                                        "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
+        with self.writing("the checkpoint"):
+            save_checkpoint(self.folder.checkpoint, tensors, meta)
+            self._saved_step = p.step
+            self._save_model(self.run_dir, {"steps": p.step, "epochs_completed": p.epoch,
+                                            "iter_in_epoch": p.iter_in_epoch, "train_seconds": round(p.train_seconds, 1),
+                                            "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
         distributed.barrier(self.dist)
 
     def _save_model(self, folder: Path, training: dict) -> None:
@@ -205,6 +225,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         try:
             tensors, meta = load_checkpoint(path)
+            validate_checkpoint_meta(meta, path, resume=True)
         except CheckpointError as e:
             raise TrainingError(str(e)) from None
         state.restore(self, tensors, meta, str(path))
@@ -260,7 +281,8 @@ class Trainer:
                 self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
                                   fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
         path = self.folder.samples / f"step_{self.progress.step:08d}.png"
-        save_grid(self.task.visuals(*self._examples), list(self.spec.visual_names), path)
+        with self.writing("a sample grid"):
+            save_grid(self.task.visuals(*self._examples), list(self.spec.visual_names), path)
         self._last_sample_step = self.progress.step
         return path
 
@@ -288,16 +310,17 @@ class Trainer:
         result = self._evaluator(self.task.generators)
         record = {"step": p.step, "epoch": p.epoch, "convention": cfg.eval_convention,
                   "images": self._evaluator.n, **result}
-        with open(self.folder.evals, "a", encoding="utf-8") as f:
+        with self.writing("eval.jsonl"), open(self.folder.evals, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if p.best_kid is None or result["mean_kid_x1000"] < p.best_kid:
             p.best_kid = result["mean_kid_x1000"]
-            self._save_model(self.folder.best, {
-                "steps": p.step, "epochs_completed": p.epoch,
-                "selected_by": f"lowest mean KID over the directions on a fixed subset of the TEST images "
-                               f"({self._evaluator.n} per domain, {cfg.eval_convention} convention): optimistic, "
-                               "not a held-out figure",
-                "eval": result})
+            with self.writing("best/"):
+                self._save_model(self.folder.best, {
+                    "steps": p.step, "epochs_completed": p.epoch,
+                    "selected_by": f"lowest mean KID over the directions on a fixed subset of the TEST images "
+                                   f"({self._evaluator.n} per domain, {cfg.eval_convention} convention): optimistic, "
+                                   "not a held-out figure",
+                    "eval": result})
         parts = [f"{d.label} KID x1000 {result[d.name]['kid_x1000']:.2f}, FID {result[d.name]['fid']:.1f}"
                  for d in self.spec.directions(cfg.direction) if d.name in result]
         tqdm.write(f"eval epoch {p.epoch}: " + "; ".join(parts), file=sys.stderr)
@@ -309,8 +332,10 @@ class Trainer:
         Returns a summary: steps, epochs, seconds, whether it finished, the last logged losses."""
         cfg, main, p, window = self.cfg, self.dist.main, self.progress, self.window
         if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.folder.config, cfg.to_dict())
+            with self.writing("the run folder"):
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self.folder.remove_partial_writes()
+                atomic_write_json(self.folder.config, cfg.to_dict())
             for line in self.data.warnings():
                 tqdm.write(f"warning: {line}", file=sys.stderr)
         total_steps = cfg.total_epochs * self.steps_per_epoch
@@ -318,7 +343,8 @@ class Trainer:
             total_steps = min(total_steps, cfg.max_steps)
         stop = StopRequest()
         window_start, last = time.perf_counter(), {}
-        metrics = open(self.folder.metrics if main else os.devnull, "a", encoding="utf-8")
+        with self.writing("metrics.jsonl"):
+            metrics = open(self.folder.metrics if main else os.devnull, "a", encoding="utf-8")
         bar = tqdm(total=total_steps, initial=min(p.step, total_steps), disable=not (cfg.progress and main),
                    unit="it", dynamic_ncols=True, file=sys.stderr,
                    mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
@@ -344,8 +370,9 @@ class Trainer:
                         record = {"step": p.step, "epoch": p.epoch + 1, "iter": p.iter_in_epoch,
                                   "lr": first_optimizer.param_groups[0]["lr"],
                                   "images_per_s": round(window.steps * cfg.batch_size / max(elapsed, 1e-9), 3), **last}
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
+                        with self.writing("metrics.jsonl"):
+                            metrics.write(json.dumps(record) + "\n")
+                            metrics.flush()
                         bar.set_postfix({k: f"{last[k]:.3f}" for k in self.spec.progress_losses if k in last},
                                         refresh=False)
                         window.reset()

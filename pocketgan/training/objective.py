@@ -107,7 +107,7 @@ def discriminator_spec(cfg: TrainConfig | dict, in_channels: int = 3) -> dict:
     spec = {"name": cfg.netD, "ndf": cfg.ndf, "norm": cfg.d_norm}
     if in_channels != 3:  # e.g. pix2pix's conditional D sees input and output stacked (6 channels)
         spec["in_channels"] = in_channels
-    if cfg.netD == "n_layers":
+    if cfg.netD in ("n_layers", "cut_n_layers"):
         spec["n_layers"] = cfg.n_layers_D
     return spec
 

@@ -67,7 +67,7 @@ class Pix2Pix:
         # generator: fool D on this input, and stay close to the true target
         set_requires_grad([D], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
-        loss["G_GAN"] = self.gan(D(fake_AB), True, for_discriminator=False)
+        loss["G_GAN"] = self.gan(D(fake_AB), True, for_discriminator=False) * self.cfg.lambda_gan  # x 1.0: exact
         loss["G_L1"] = F.l1_loss(fake_B, real_B) * self.cfg.lambda_L1
         self.precision.backward(loss["G_GAN"] + loss["G_L1"])
         self.precision.step(self.optimizers["G"])

@@ -14,12 +14,15 @@ rank 0 alone writes the run folder (see distributed.py).
 """
 from __future__ import annotations
 
+import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PocketganError
 from . import distributed
-from .checkpoint import CheckpointError, read_checkpoint_meta
+from ..fileio import atomic_write_bytes
+from .checkpoint import CheckpointError, read_checkpoint_meta, validate_checkpoint_meta
 from .config import TrainConfig, runtime_fields
 
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
@@ -59,6 +62,40 @@ class RunFolder:
     def best(self) -> Path:
         return self.root / "best"
 
+    def remove_partial_writes(self) -> list[Path]:
+        """Delete the hidden temp files of atomic writes a killed process left behind (they are
+        never a valid file: the rename that would have made them one did not happen)."""
+        removed = []
+        for folder in (self.root, self.root / CHECKPOINT.parent, self.best, self.samples):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+        return removed
+
+    def truncate_logs(self, step: int) -> None:
+        """Keep only what was logged up to ``step`` (the checkpoint a run resumes from) in
+        metrics.jsonl and eval.jsonl: the steps after it are about to be trained (and logged) again.
+        Cut lines (a kill mid-write) go too; sample grids of later steps are removed."""
+        for path in (self.metrics, self.evals):
+            if not path.is_file():
+                continue
+            kept = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except (ValueError, KeyError, TypeError):
+                    continue
+            atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+        if self.samples.is_dir():
+            for grid in self.samples.glob("step_*.png"):
+                try:
+                    if int(grid.stem.split("_")[1]) > step:
+                        grid.unlink()
+                except ValueError:
+                    continue
+
 
 def new_run_dir(cfg: TrainConfig, base: str | None = None) -> Path:
     """runs/NAME for ``--name``; otherwise runs/<base or dataset name>, with _2, _3... if taken."""
@@ -96,18 +133,25 @@ def train(cfg: TrainConfig) -> dict:
 
 def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
     """Continue ``run_dir`` from its last checkpoint. Only runtime settings (device, workers,
-    max_steps, logging...) may be overridden; changing the maths would not be a continuation."""
+    max_steps, logging...) may be overridden; changing the maths would not be a continuation.
+    A run stopped before its first checkpoint has learnt nothing yet: it starts over, in its folder."""
+    from ..fileio import read_json
     from .loop import Trainer
 
     folder = RunFolder(Path(run_dir))
     if not folder.root.is_dir():
         raise TrainingError(f"{folder.root}: no such run folder")
-    if not folder.checkpoint.is_file():
-        raise TrainingError(f"{folder.root}: no checkpoint to resume from (expected {folder.checkpoint})")
+    restart = not folder.checkpoint.is_file()
+    if restart and not folder.config.is_file():
+        raise TrainingError(f"{folder.root}: not a run folder (no {CHECKPOINT} and no {folder.config.name})")
+    source = folder.config if restart else folder.checkpoint
     try:
-        saved = read_checkpoint_meta(folder.checkpoint)["config"]
-    except CheckpointError as e:
-        raise TrainingError(str(e)) from None
+        saved = read_json(folder.config) if restart else \
+            validate_checkpoint_meta(read_checkpoint_meta(folder.checkpoint), folder.checkpoint)["config"]
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as e:
+        raise TrainingError(f"{source}: unreadable ({e})" if not isinstance(e, CheckpointError) else str(e)) from None
+    if not isinstance(saved, dict):
+        raise TrainingError(f"{source}: holds no run config; not a pocketgan run")
     overrides = dict(overrides or {})
     fixed = {k: v for k, v in overrides.items() if k not in runtime_fields() and saved.get(k) != v}
     if fixed:
@@ -118,6 +162,14 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
         overrides["data"] = None
     if "data" in overrides and overrides["data"] is not None:
         overrides.update(a=None, b=None)
-    cfg = TrainConfig.from_dict({**saved, **overrides})
+    try:
+        cfg = TrainConfig.from_dict({**saved, **overrides})
+        cfg.validate()
+    except (TypeError, ValueError) as e:
+        raise TrainingError(f"{source}: unusable run config ({e})") from None
+    if restart:
+        warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
+                      "from step 0")
+        folder.truncate_logs(0)
     with distributed.process_group(cfg.device):
-        return Trainer(cfg, folder.root, resume=True).fit()
+        return Trainer(cfg, folder.root, resume=not restart).fit()
