@@ -14,3 +14,4 @@ IMAGE_FORMATS = ("png", "jpg")                             # inference/translate
 EVAL_CONVENTIONS = ("clean", "pytorch-fid")                # evaluation/inception.py
 EXPORT_FORMATS = ("onnx", "tflite")                        # export/exporter.py
 QUANTIZE_MODES = ("fp16", "int8")                          # export/exporter.py
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")   # training/augment.py

@@ -5,7 +5,8 @@ Routes:
   GET  /models/<dir>-<sha>.onnx  the ONNX file the page runs (content-addressed, cached forever)
   GET  /api/health            liveness + load
   GET  /api/model             model card: directions, architecture, file sizes, export cards, limits
-  POST /api/translate?direction=AtoB   multipart field ``image`` -> PNG of the same size
+  POST /api/translate?direction=AtoB   multipart field ``image`` -> PNG of the same size; optional
+                              ``strength`` (query or form field, 0-1.5; default: the server's --strength)
 
 Every error is JSON ``{"error": "..."}`` with one line, and never names a server path. The page is
 served with cross-origin isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
@@ -39,6 +40,7 @@ from ..devices import resolve_device
 from ..directions import get_direction
 from ..errors import PocketganError, first_line
 from ..inference.pipeline import TranslationPipeline
+from ..inference.strength import MAX_STRENGTH, check_strength
 from . import ServeError
 from .assets import AssetsMissing, build_info, find_static
 from .guard import BodyTimeout, BodyTooLarge, ClientLimits, Refused, UploadGate, read_body_form
@@ -125,8 +127,9 @@ class Translator:
     per pixel) before translating; a job larger than the budget runs alone."""
 
     def __init__(self, served: ServedModel, device: str, max_side: int, max_pixels: int,
-                 memory_budget: int = MEMORY_BUDGET) -> None:
+                 memory_budget: int = MEMORY_BUDGET, strength: float = 1.0) -> None:
         self.served = served
+        self.strength = check_strength(strength)
         self.device = device
         self.max_side = max_side
         self.max_pixels = max_pixels
@@ -144,13 +147,15 @@ class Translator:
             if direction not in self._pipes:
                 source = self.served.source if self.served.kind == "folder" else self.served.directions[direction].path
                 pipe = TranslationPipeline.from_pretrained(
-                    source, direction, device=self.device, max_side=self.max_side, batch_size=1)
+                    source, direction, device=self.device, max_side=self.max_side, batch_size=1,
+                    strength=self.strength)
                 pipe.forward_bytes_per_pixel()  # measured once, here
                 self._pipes[direction] = pipe
             return self._pipes[direction]
 
-    def __call__(self, upload: UploadFile, direction: str) -> tuple[bytes, dict[str, str]]:
-        """Runs on a worker thread: decode, translate, encode PNG; returns (png, response headers).
+    def __call__(self, upload: UploadFile, direction: str, strength: float | None = None) -> tuple[bytes, dict[str, str]]:
+        """Runs on a worker thread: decode, translate (at ``strength``; None = the server's), encode
+        PNG; returns (png, response headers).
 
         The answer has the photo's own size, unless that is over the decoding budget (a large JPEG
         decoded at a reduced scale): then it has the size decoded."""
@@ -167,14 +172,15 @@ class Translator:
         cost = w * h * pipe.forward_bytes_per_pixel() + 8 * out_size[0] * out_size[1]
         with self.memory.reserve(cost), self._sized(cost):
             start = time.perf_counter()
-            result = pipe.translate_to(image, out_size)
+            result = pipe.translate_to(image, out_size, strength)
             ms = (time.perf_counter() - start) * 1000
             del image
             buf = io.BytesIO()
             result.save(buf, format="PNG")
             del result
         return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{original[0]}x{original[1]}",
-                                "X-Processed-Size": f"{w}x{h}"}
+                                "X-Processed-Size": f"{w}x{h}",
+                                "X-Strength": f"{pipe.strength if strength is None else strength:g}"}
 
 
 def client_address(request: Request) -> str:
@@ -186,7 +192,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
                max_upload_bytes: int = 20 * 1024 * 1024, max_pixels: int = SERVER_MAX_PIXELS, device: str = "cpu",
                static_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                limits: ClientLimits | None = None, memory_budget: int = MEMORY_BUDGET,
-               isolate_export: bool = False) -> FastAPI:
+               isolate_export: bool = False, strength: float = 1.0) -> FastAPI:
     """The app for ``model`` (a model folder, an exported .onnx, or an already prepared ServedModel).
 
     ``max_side``: the longest side images are translated at (the page's default too; 0 = full size).
@@ -195,7 +201,8 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     ``max_upload_bytes``: largest accepted photo (413 above). ``max_pixels``: the decoding budget
     (pixels decoded per photo; 413 above it, judged from the header). ``limits``: per-client and
     timing limits of uploads (:class:`~pocketgan.app.guard.ClientLimits`). ``memory_budget``: bytes
-    of working memory the workers share (see :class:`Translator`). Exports a model folder
+    of working memory the workers share (see :class:`Translator`). ``strength``: the default of
+    server-side translations (0-1.5; a request's ``strength`` overrides it). Exports a model folder
     to ONNX now (cached in MODEL/export/; in a child process with ``isolate_export``, as
     `pocketgan serve` does), so a broken model fails here, before anything is served.
     """
@@ -205,6 +212,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
         raise ServeError(f"max upload size must be positive (got {max_upload_bytes})")
     if max_pixels < 1:
         raise ServeError(f"max pixels must be positive (got {max_pixels})")
+    strength = check_strength(strength)
     limits = limits or ClientLimits()
     limits.check()
     device = str(resolve_device(device))  # a device this machine lacks fails now, not after the export
@@ -212,7 +220,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     gate = UploadGate(limits)
     owned = not isinstance(model, ServedModel)
     served = prepare_model(model, cache_dir, isolate_export) if owned else model
-    translator = Translator(served, device, max_side, max_pixels, memory_budget)
+    translator = Translator(served, device, max_side, max_pixels, memory_budget, strength)
     static: Path | None = None
     missing = ""
     try:
@@ -255,7 +263,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
         card = served.describe()
         web = build_info(static) if static else {}
         card.update(max_side=max_side, max_upload_bytes=max_upload_bytes, max_pixels=max_pixels, size_multiple=4,
-                    server_translate="api/translate",
+                    server_translate="api/translate", strength=strength, max_strength=MAX_STRENGTH,
                     web={k: web[k] for k in ("version", "onnxruntime_web") if k in web} or None)
         return JSONResponse(card, headers={"Cache-Control": "no-cache"})
 
@@ -268,11 +276,15 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
     @app.post("/api/translate")
-    async def translate(request: Request, direction: str = "AtoB") -> Response:
+    async def translate(request: Request, direction: str = "AtoB", strength: str | None = None) -> Response:
         try:
             get_direction(direction)
         except PocketganError as e:
             return error(400, str(e), CLOSE)
+        try:
+            chosen = None if strength is None else check_strength(strength.strip(), "strength")
+        except PocketganError as e:
+            return error(422, str(e), CLOSE)
         if direction not in served.directions:
             return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})", CLOSE)
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -304,6 +316,15 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
             if not isinstance(upload, UploadFile):
                 fields = ", ".join(repr(k) for k in form.keys()) or "none"
                 return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
+            if "strength" in form:
+                field_value = form.get("strength")
+                if strength is not None:
+                    return error(422, "strength given both in the query and in the form; give it once")
+                try:
+                    chosen = check_strength(field_value.strip() if isinstance(field_value, str) else "a file",
+                                            "strength")
+                except PocketganError as e:
+                    return error(422, str(e))
             if upload.size is not None and upload.size > max_upload_bytes:
                 return error(413, too_large)
             check_content_type(upload.content_type, upload.filename)
@@ -314,7 +335,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
             except PoolBusy as e:
                 return error(503, str(e), RETRY)
             try:
-                png, headers = await pool.run(translator, upload, direction)
+                png, headers = await pool.run(translator, upload, direction, *(() if chosen is None else (chosen,)))
             except UploadError:
                 raise
             except Exception as e:  # a model that fails at run time: say so (no server paths), keep serving

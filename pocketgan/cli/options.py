@@ -66,6 +66,21 @@ def float_up_to(high: float):
     return parse
 
 
+def strength_value(text: str) -> float:
+    """An argparse type: a translation strength, a number from 0 (the input unchanged) to 1.5."""
+    from ..inference.strength import MAX_STRENGTH, MIN_STRENGTH, STRENGTH_RANGE
+
+    value = finite_float(text)
+    if not MIN_STRENGTH <= value <= MAX_STRENGTH:
+        raise argparse.ArgumentTypeError(f"must be {STRENGTH_RANGE} (got {text})")
+    return value
+
+
+STRENGTH_HELP = ("how strongly to apply the model: 0 = the input unchanged, 1 = the model as trained, up to 1.5 to "
+                 "exaggerate it (a residual model's predicted change is scaled, other models' output is blended "
+                 "with the input)")
+
+
 def output_file(suffixes: tuple[str, ...]):
     """An argparse type for a file to write: one of ``suffixes``, and not an existing folder or
     device (writing replaces the file at that path)."""

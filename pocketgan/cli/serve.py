@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .options import MODEL_HELP, add_device, float_up_to, non_negative_int, port_number, positive_int
+from .options import (MODEL_HELP, STRENGTH_HELP, add_device, float_up_to, non_negative_int, port_number, positive_int,
+                      strength_value)
 
 MAX_UPLOAD_MB = 1024
 
@@ -21,6 +22,9 @@ def add_parser(sub) -> None:
     sv.add_argument("--max-size", type=non_negative_int, default=1024,
                     help="longest side photos are translated at, in the page and on the server; 0 = full size "
                          "(default: 1024)")
+    sv.add_argument("--strength", type=strength_value, default=1.0, metavar="S",
+                    help=f"for server-side translations (POST /api/translate, whose 'strength' parameter overrides "
+                         f"it; /api/model reports it): {STRENGTH_HELP} (default: 1)")
     sv.add_argument("--workers", type=positive_int, default=2,
                     help="server-side translations at once; more requests queue (default: 2)")
     sv.add_argument("--max-upload-mb", type=float_up_to(MAX_UPLOAD_MB), default=20,
@@ -50,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     ALLOCATOR.enable()  # this process only serves: a large job's big blocks go back to the system
     app = create_app(model, max_side=args.max_size, workers=args.workers, device=device, isolate_export=True,
+                     strength=args.strength,
                      max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {model} ({', '.join(app.state.served.directions)}) at http://{host}:{args.port}/", flush=True)

@@ -5,7 +5,8 @@ import argparse
 
 from ..choices import IMAGE_FORMATS
 from ..directions import DIRECTION_NAMES
-from .options import MODEL_HELP, add_device, non_negative_int, output_folder, positive_int
+from .options import (MODEL_HELP, STRENGTH_HELP, add_device, non_negative_int, output_folder, positive_int,
+                      strength_value)
 
 
 def add_parser(sub) -> None:
@@ -23,6 +24,7 @@ def add_parser(sub) -> None:
     tr.add_argument("--max-size", type=non_negative_int, default=1024,
                     help="translate at most this long a side (larger images are downscaled for the network and the "
                          "result upscaled back); 0 = full resolution (default: 1024)")
+    tr.add_argument("--strength", type=strength_value, default=1.0, metavar="S", help=f"{STRENGTH_HELP} (default: 1)")
     tr.add_argument("--batch-size", type=positive_int, default=4, help="images per forward pass (default: 4)")
     add_device(tr)
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.translate import translate_files
 
     pipe = TranslationPipeline.from_pretrained(model, args.direction, device=str(device),
-                                               max_side=args.max_size, batch_size=args.batch_size)
+                                               max_side=args.max_size, batch_size=args.batch_size,
+                                               strength=args.strength)
     written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress)
     print(f"wrote {len(written)} images to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
     return 1 if errors else 0

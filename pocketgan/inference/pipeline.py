@@ -6,6 +6,17 @@
 Any input size works: an image is (optionally) downscaled so its longer side fits ``max_side``,
 reflect-padded to the multiple of the generator's stride, translated, cropped back and resized to
 its original size. Images of equal working size are translated together in batches.
+
+``strength`` (0 to 1.5, see :mod:`pocketgan.inference.strength`) dials the effect: 0 returns the
+input, 1 the model as trained (bit for bit the plain forward pass), above 1 exaggerates it. A
+residual mobile generator scales its predicted change before adding and clamping it; any other
+generator is blended with its input in [-1, 1], ``clamp(x + S * (G(x) - x))``. An exported
+.onnx/.tflite file is blended too, its uint8 output against its uint8 input (for a residual model
+that equals scaling the change, except where the model's own clamp cut the change off and for
+rounding to uint8):
+
+    pipe = TranslationPipeline.from_pretrained("runs/summer2winter", strength=0.5)  # half the change
+    stronger = pipe(photo, strength=1.3)                                            # or per call
 """
 from __future__ import annotations
 
@@ -20,20 +31,23 @@ from PIL import Image
 from ..data.images import to_image, to_tensor
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
+from ..models.mobile import MobileResnetGenerator
 from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
 from .runners import ExportedGenerator
+from .strength import check_strength
 
 
 class TranslationPipeline:
     def __init__(self, generator: nn.Module, device: str | torch.device = "cpu", max_side: int | None = 1024,
-                 batch_size: int = 4) -> None:
+                 batch_size: int = 4, strength: float = 1.0) -> None:
         self.generator = generator.eval().to(device)
         self.device = torch.device(device)
         self.multiple = getattr(generator, "size_multiple", 4)
         self.fixed_size = getattr(generator, "fixed_size", None)  # (h, w) of fixed-input exported files
         self.max_side = max_side or None
         self.batch_size = batch_size
+        self.strength = check_strength(strength)
         self._forward_bytes: float | None = None
 
     @classmethod
@@ -41,7 +55,8 @@ class TranslationPipeline:
                         device: str | torch.device = "auto", **kwargs) -> "TranslationPipeline":
         """``folder``: a model folder, an exported .onnx/.tflite, or a model name (bundled or imported,
         see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model. ``device``: see
-        :func:`pocketgan.devices.resolve_device` (exported files always run on the CPU)."""
+        :func:`pocketgan.devices.resolve_device` (exported files always run on the CPU). ``kwargs``:
+        ``max_side``, ``batch_size``, ``strength`` (0-1.5, the default of every call; 1 = as trained)."""
         folder = resolve_model(None if folder is None else str(folder))
         slot = get_direction(direction).slot
         device = resolve_device(str(device))
@@ -91,11 +106,29 @@ class TranslationPipeline:
             w, h = max(1, round(w * s)), max(1, round(h * s))
         return w, h
 
+    @property
+    def scales_change(self) -> bool:
+        """True when strength scales the generator's predicted change (a residual mobile generator),
+        False when it blends the output with the input."""
+        return isinstance(self.generator, MobileResnetGenerator) and self.generator.residual
+
+    def _strength(self, strength: float | None) -> float:
+        return self.strength if strength is None else check_strength(strength)
+
+    def _forward(self, x: torch.Tensor, strength: float) -> torch.Tensor:
+        """The generator on ``x`` (float [-1, 1] NCHW on the device) at ``strength``."""
+        if strength == 1.0:
+            return self.generator(x)
+        if self.scales_change:
+            return self.generator(x, strength=strength)
+        y = self.generator(x).to(x.dtype)
+        return torch.clamp(x + strength * (y - x), -1.0, 1.0)
+
     @torch.no_grad()
     def _translate_batch(self, images: list[Image.Image], size: tuple[int, int],
-                         out_sizes: list[tuple[int, int]] | None = None) -> list[Image.Image]:
-        """Translate ``images`` at working ``size``; each result comes back at its image's size (or
-        at ``out_sizes[i]``)."""
+                         out_sizes: list[tuple[int, int]] | None = None, strength: float = 1.0) -> list[Image.Image]:
+        """Translate ``images`` at working ``size`` and ``strength``; each result comes back at its
+        image's size (or at ``out_sizes[i]``)."""
         w, h = size
         x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
         # pad to the stride multiple, and tiny images up to 16 px so the inner reflection pads fit
@@ -105,7 +138,7 @@ class TranslationPipeline:
         if pad_w or pad_h:  # reflect needs pad < side; tiny images fall back to replicate
             mode = "reflect" if pad_w < w and pad_h < h else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        y = self.generator(x.to(self.device)).float().cpu()[:, :, :h, :w]
+        y = self._forward(x.to(self.device), strength).float().cpu()[:, :, :h, :w]
         out = []
         for i, (im, t) in enumerate(zip(images, y)):
             result = to_image(t)
@@ -113,27 +146,34 @@ class TranslationPipeline:
             out.append(result if result.size == target else result.resize(target, Image.BICUBIC))
         return out
 
-    def translate_to(self, image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    def translate_to(self, image: Image.Image, size: tuple[int, int], strength: float | None = None) -> Image.Image:
         """Translate one image (at its working size) and return the result at ``size`` (w, h): the
-        server decodes large JPEGs at a reduced scale and answers at the photo's own size."""
-        return self._translate_batch([image.convert("RGB")], self.working_size(image.size), [size])[0]
+        server decodes large JPEGs at a reduced scale and answers at the photo's own size.
+        ``strength``: None = the pipeline's."""
+        return self._translate_batch([image.convert("RGB")], self.working_size(image.size), [size],
+                                     self._strength(strength))[0]
 
-    def translate_many(self, images: Iterable[Image.Image]) -> Iterator[Image.Image]:
+    def translate_many(self, images: Iterable[Image.Image], strength: float | None = None) -> Iterator[Image.Image]:
         """Translate a stream of RGB images, yielding results in input order. Consecutive images of
-        the same working size share a batch."""
+        the same working size share a batch. ``strength``: None = the pipeline's (checked now)."""
+        return self._translate_stream(images, self._strength(strength))
+
+    def _translate_stream(self, images: Iterable[Image.Image], strength: float) -> Iterator[Image.Image]:
         pending: list[Image.Image] = []
         pending_size = None
         for im in images:
             size = self.working_size(im.size)
             if pending and (size != pending_size or len(pending) == self.batch_size):
-                yield from self._translate_batch(pending, pending_size)
+                yield from self._translate_batch(pending, pending_size, strength=strength)
                 pending = []
             pending.append(im.convert("RGB"))
             pending_size = size
         if pending:
-            yield from self._translate_batch(pending, pending_size)
+            yield from self._translate_batch(pending, pending_size, strength=strength)
 
-    def __call__(self, image: Image.Image | list[Image.Image]) -> Image.Image | list[Image.Image]:
+    def __call__(self, image: Image.Image | list[Image.Image],
+                 strength: float | None = None) -> Image.Image | list[Image.Image]:
+        """Translate one image or a list of them (``strength``: None = the pipeline's)."""
         if isinstance(image, Image.Image):
-            return next(self.translate_many([image]))
-        return list(self.translate_many(image))
+            return next(self.translate_many([image], strength))
+        return list(self.translate_many(image, strength))

@@ -6,6 +6,12 @@ Both runners take a uint8 (1, H, W, 3) RGB image and return the same (the graph 
 can translate with an exported file exactly as with a PyTorch generator. `pocketgan export`
 checks each file it writes with these same runners, so what was verified is what later runs.
 
+Strength: an exported graph is the plain forward pass (strength 1), and a residual model's predicted
+change is internal to it, so TranslationPipeline applies a strength S to an exported file as a blend
+of its uint8 output against its uint8 input, ``clamp(x + S * (y - x))``. For a residual model
+(``y = clamp(x + delta)``) that equals scaling the change, ``clamp(x + S * delta)``, wherever the
+model's own clamp did not cut the change off (and up to rounding to uint8).
+
 ONNX Runtime and LiteRT are optional (``pip install 'pocketgan[export]'``) and imported only when
 a runner is made.
 """

@@ -128,14 +128,26 @@ class MobileResnetGenerator(nn.Module):
         """How many layers ``forward(x, layers=...)`` can tap."""
         return len(self.nce_layers())
 
-    def forward(self, x: torch.Tensor, layers: Sequence[int] | None = None) -> torch.Tensor | list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: Sequence[int] | None = None,
+                strength: float = 1.0) -> torch.Tensor | list[torch.Tensor]:
         """The translated image; with ``layers`` (strictly increasing indices, see the module
-        docstring) instead the list of those layers' outputs, computing nothing after the last one."""
+        docstring) instead the list of those layers' outputs, computing nothing after the last one.
+
+        ``strength`` (residual generators only) scales the predicted change before it is added and
+        clamped, ``clamp(x + strength * delta)``: 0 gives the input, 1 (the default, and what
+        export traces) is the plain forward pass, bit for bit."""
         if layers is not None:
             flat = self.nce_layers()
             return tap_features(flat, x, check_nce_layers(self, layers, len(flat)))
         y = self.head(self.up(self.blocks(self.down(self.stem(x)))))
-        return torch.clamp(x + y, -1.0, 1.0) if self.residual else y
+        if not self.residual:
+            if strength != 1.0:
+                raise OptionError("only a residual generator scales its change by a strength; blend the output "
+                                  "of this one with its input instead (TranslationPipeline does)")
+            return y
+        if strength != 1.0:
+            y = y * strength
+        return torch.clamp(x + y, -1.0, 1.0)
 
 
 @register_generator("mobile_resnet_9blocks")

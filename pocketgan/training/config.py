@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..directions import DIRECTION_NAMES
 from ..errors import PocketganError
-from ..choices import EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, NORMS, PREPROCESS_MODES
+from ..choices import DIFFAUGMENT_POLICIES, EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, NORMS, PREPROCESS_MODES
 from .objectives import OBJECTIVES, get_objective
 
 
@@ -60,6 +60,9 @@ class TrainConfig:
     gan_mode: str = opt("lsgan", "adversarial loss", "objective", choices=GAN_MODES)
     pool_size: int = opt(50, "history of generated images shown to D (0 disables)", "objective")
     lambda_gan: float = opt(1.0, "weight of the generator's adversarial loss", "objective")
+    diffaugment: str = opt("", "DiffAugment: augment every image the discriminators see, real and fake, with these "
+                               "differentiable policies (comma-separated: color, translation, cutout; empty = off); "
+                               "against D overfitting small datasets", "objective")
 
     # --- cyclegan -----------------------------------------------------------------------------
     lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "cyclegan")
@@ -170,6 +173,10 @@ class TrainConfig:
         if not self.nce_T > 0:
             raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
         self.nce_layer_list()
+        unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
+        if unknown:
+            raise ConfigError(f"--diffaugment: unknown policy {unknown[0].strip()!r} (use any of "
+                              f"{', '.join(DIFFAUGMENT_POLICIES)}, comma-separated)")
         for name, why in OBJECTIVES[self.model].requires.items():
             if getattr(self, name) in (None, ""):
                 raise ConfigError(why)

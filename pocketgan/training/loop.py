@@ -31,7 +31,7 @@ from ..devices import resolve_device
 from ..errors import first_line
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, save_pretrained
-from . import distributed, state
+from . import augment, distributed, state
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, validate_checkpoint_meta
 from .config import TrainConfig
 from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
@@ -126,6 +126,8 @@ class Trainer:
             raise TrainingError(str(e)) from None
         if cfg.grad_checkpoint:
             self._enable_grad_checkpointing()
+        # DiffAugment: every input of the objective's discriminators, whatever the objective
+        self._augment_hooks = augment.attach(self.task.nets, self.spec.discriminators, augment.parse_policy(cfg.diffaugment))
         self.precision = prepare_task(self.task, self.fast, self.device)  # channels-last, loss scaling
         if self.dist.active:  # replicas start alike; pools and dropout draw differently per rank
             for name, pool in self.task.pools.items():
