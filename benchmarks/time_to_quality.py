@@ -154,9 +154,15 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for results.json, the plot and the runs")
+    p.add_argument("--report", action="store_true", help="only print the table and redraw the plot of OUT/results.json "
+                                                           "(e.g. of an interrupted run)")
     args = p.parse_args()
     args.evals = sorted(args.evals)
     out = Path(args.out)
+    if args.report:
+        saved = json.loads((out / "results.json").read_text())
+        report(saved["candidates"], saved["do_nothing"], out)
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     print(f"# time_to_quality  {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
@@ -170,6 +176,11 @@ def main() -> int:
         results[name] = run_candidate(name, args, evaluator)
         (out / "results.json").write_text(json.dumps({"args": vars(args), "do_nothing": baseline,
                                                        "candidates": results}, indent=2))
+    report(results, baseline, out)
+    return 0
+
+
+def report(results: dict, baseline: dict, out: Path) -> None:
     print(f"\n{'candidate':<20} {'CPU min':>7} {'steps':>6} {'s/step':>7}  "
           + "  ".join(f"{d + ' KID':>9} {d + ' FID':>9} {'change':>7}" for d in DIRECTIONS))
     print(f"{'do nothing':<20} {'':>7} {'':>6} {'':>7}  " + "  ".join(
@@ -180,7 +191,6 @@ def main() -> int:
                 f"{pt[d]['kid_x1000']:>9.2f} {pt[d]['fid']:>9.1f} {pt[d]['mean_change']:>7.1f}" for d in DIRECTIONS))
     plot(results, baseline, out / "time_to_quality.png")
     print(f"# wrote {out / 'results.json'} and {out / 'time_to_quality.png'}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -158,18 +158,25 @@ class Translator:
         PNG; returns (png, response headers).
 
         The answer has the photo's own size, unless that is over the decoding budget (a large JPEG
-        decoded at a reduced scale): then it has the size decoded."""
+        decoded at a reduced scale): then it has the size decoded. A residual model's change is
+        applied to the photo decoded at that size (see :mod:`pocketgan.inference.fullres`), so its
+        detail is kept; any other model's result is upscaled."""
         pipe = self.pipeline(direction)
+        full = pipe.applies_change_at_full_size
         with StagedUpload(upload.file, upload.filename, upload.content_type, self.max_side) as staged:
+            if full and staged.pixels < staged.size[0] * staged.size[1] <= self.max_pixels:
+                staged.reduce_for = 0  # within the budget: decode it whole, the change goes on every pixel
+                staged.size, staged.pixels, staged.decode_bytes = staged._decode_cost()
             staged.check_size(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
             with self.memory.reserve(staged.decode_bytes), self._sized(staged.decode_bytes):
                 image, original = staged.decode(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
                 out_size = original if original[0] * original[1] <= self.max_pixels else image.size
                 w, h = pipe.working_size(image.size)
-                if image.size != (w, h):  # only the working size waits for the forward pass
+                if not full and image.size != (w, h):  # only the working size waits for the forward pass
                     image = image.resize((w, h), Image.BICUBIC)
-        # the forward pass, the result at full size and its PNG: one reservation
-        cost = w * h * pipe.forward_bytes_per_pixel() + 8 * out_size[0] * out_size[1]
+        # the forward pass, the result at full size (and the full-size photo it is added to) and its
+        # PNG: one reservation
+        cost = w * h * pipe.forward_bytes_per_pixel() + (12 if full else 8) * out_size[0] * out_size[1]
         with self.memory.reserve(cost), self._sized(cost):
             start = time.perf_counter()
             result = pipe.translate_to(image, out_size, strength)

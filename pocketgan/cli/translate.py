@@ -1,4 +1,4 @@
-"""`pocketgan translate`: image files, folders or globs through a model."""
+"""`pocketgan translate`: image and video files, folders or globs through a model."""
 from __future__ import annotations
 
 import argparse
@@ -10,22 +10,31 @@ from .options import (MODEL_HELP, STRENGTH_HELP, add_device, non_negative_int, o
 
 
 def add_parser(sub) -> None:
-    tr = sub.add_parser("translate", help="translate images with a trained model",
-                        description="Translate image files, folders or globs. Outputs go to --out as <name>.png "
-                                    "(never over an input). Any size: images are padded to the network's stride "
-                                    "and come back at their original size.")
-    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    tr = sub.add_parser("translate", help="translate images and videos with a trained model",
+                        description="Translate image and video files, folders or globs. Outputs go to --out as "
+                                    "<name>.png (never over an input); videos (.mp4 .mov .mkv .webm .avi) as videos of "
+                                    "the same kind, frame rate and size, audio copied (needs PyAV: "
+                                    "pip install 'pocketgan[video]'). Any size: images are padded to the network's "
+                                    "stride and come back at their original size.")
+    tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders or glob patterns")
     tr.add_argument("--model", help=f"{MODEL_HELP} (default: the bundled summer2winter)")
     tr.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES,
                     help="AtoB uses G_A, BtoA uses G_B (default: AtoB)")
     tr.add_argument("--out", default="translated", type=output_folder,
                     help="output folder (created if needed; default: translated)")
-    tr.add_argument("--format", default="png", choices=IMAGE_FORMATS, help="output format (default: png)")
+    tr.add_argument("--format", default="png", choices=IMAGE_FORMATS,
+                    help="output format of images (default: png; videos keep their own)")
     tr.add_argument("--max-size", type=non_negative_int, default=1024,
-                    help="translate at most this long a side (larger images are downscaled for the network and the "
-                         "result upscaled back); 0 = full resolution (default: 1024)")
+                    help="translate at most this long a side: larger images are downscaled for the network; a "
+                         "residual model's predicted change is then upsampled and applied to the full-resolution "
+                         "photo (its detail kept), any other model's result is upscaled; 0 = translate at full "
+                         "resolution (default: 1024)")
     tr.add_argument("--strength", type=strength_value, default=1.0, metavar="S", help=f"{STRENGTH_HELP} (default: 1)")
-    tr.add_argument("--batch-size", type=positive_int, default=4, help="images per forward pass (default: 4)")
+    tr.add_argument("--batch-size", type=positive_int, default=4,
+                    help="images (or video frames) per forward pass (default: 4)")
+    tr.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
+                    help="videos: steady the translation from frame to frame where the picture is still, so it does "
+                         "not flicker (default: on; --no-stabilize translates every frame on its own)")
     add_device(tr)
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(func=run)
@@ -46,6 +55,14 @@ def run(args: argparse.Namespace) -> int:
     pipe = TranslationPipeline.from_pretrained(model, args.direction, device=str(device),
                                                max_side=args.max_size, batch_size=args.batch_size,
                                                strength=args.strength)
-    written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress)
-    print(f"wrote {len(written)} images to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
+    written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress,
+                                      stabilize=args.stabilize)
+    from ..inference.video import is_video
+
+    n_videos = sum(1 for p in written if is_video(p))
+    what = f"{len(written) - n_videos} images"
+    if n_videos:
+        videos = f"{n_videos} video{'s' if n_videos != 1 else ''}"
+        what = f"{what} and {videos}" if len(written) > n_videos else videos
+    print(f"wrote {what} to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
     return 1 if errors else 0

@@ -4,8 +4,11 @@
     winter = pipe(Image.open("summer.jpg"))
 
 Any input size works: an image is (optionally) downscaled so its longer side fits ``max_side``,
-reflect-padded to the multiple of the generator's stride, translated, cropped back and resized to
-its original size. Images of equal working size are translated together in batches.
+reflect-padded to the multiple of the generator's stride, translated and cropped back. Back at its
+original size: a residual mobile generator's predicted change is upsampled and added to the
+full-resolution photo, so the photo's own detail is kept (``full_res=True``, the default; see
+:mod:`pocketgan.inference.fullres`); any other generator's result is resized. Images of equal
+working size are translated together in batches.
 
 ``strength`` (0 to 1.5, see :mod:`pocketgan.inference.strength`) dials the effect: 0 returns the
 input, 1 the model as trained (bit for bit the plain forward pass), above 1 exaggerates it. A
@@ -34,14 +37,16 @@ from ..directions import Direction, get_direction
 from ..models.mobile import MobileResnetGenerator
 from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
+from .fullres import apply_change
 from .runners import ExportedGenerator
 from .strength import check_strength
 
 
 class TranslationPipeline:
     def __init__(self, generator: nn.Module, device: str | torch.device = "cpu", max_side: int | None = 1024,
-                 batch_size: int = 4, strength: float = 1.0) -> None:
+                 batch_size: int = 4, strength: float = 1.0, full_res: bool = True) -> None:
         self.generator = generator.eval().to(device)
+        self.full_res = full_res
         self.device = torch.device(device)
         self.multiple = getattr(generator, "size_multiple", 4)
         self.fixed_size = getattr(generator, "fixed_size", None)  # (h, w) of fixed-input exported files
@@ -56,7 +61,8 @@ class TranslationPipeline:
         """``folder``: a model folder, an exported .onnx/.tflite, or a model name (bundled or imported,
         see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model. ``device``: see
         :func:`pocketgan.devices.resolve_device` (exported files always run on the CPU). ``kwargs``:
-        ``max_side``, ``batch_size``, ``strength`` (0-1.5, the default of every call; 1 = as trained)."""
+        ``max_side``, ``batch_size``, ``strength`` (0-1.5, the default of every call; 1 = as trained), ``full_res``
+        (residual generators: apply the change to the full-size photo; False = upscale the result)."""
         folder = resolve_model(None if folder is None else str(folder))
         slot = get_direction(direction).slot
         device = resolve_device(str(device))
@@ -124,25 +130,72 @@ class TranslationPipeline:
         y = self.generator(x).to(x.dtype)
         return torch.clamp(x + strength * (y - x), -1.0, 1.0)
 
-    @torch.no_grad()
-    def _translate_batch(self, images: list[Image.Image], size: tuple[int, int],
-                         out_sizes: list[tuple[int, int]] | None = None, strength: float = 1.0) -> list[Image.Image]:
-        """Translate ``images`` at working ``size`` and ``strength``; each result comes back at its
-        image's size (or at ``out_sizes[i]``)."""
+    @property
+    def applies_change_at_full_size(self) -> bool:
+        """True when results larger than the working size are made by adding the upsampled predicted
+        change to the full-size photo (a residual generator, ``full_res`` on; see
+        :mod:`pocketgan.inference.fullres`), False when the result itself is upscaled."""
+        return self.full_res and self.scales_change
+
+    def _network_input(self, images: list[Image.Image], size: tuple[int, int]) -> torch.Tensor:
+        """``images`` at working ``size`` (w, h) as a float [-1, 1] batch, padded to the stride
+        multiple (and tiny images up to 16 px so the inner reflection pads fit)."""
         w, h = size
         x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
-        # pad to the stride multiple, and tiny images up to 16 px so the inner reflection pads fit
         least = max(self.multiple, 16)
         pad_w = max(w + (-w % self.multiple), least) - w
         pad_h = max(h + (-h % self.multiple), least) - h
         if pad_w or pad_h:  # reflect needs pad < side; tiny images fall back to replicate
             mode = "reflect" if pad_w < w and pad_h < h else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        return x
+
+    @torch.no_grad()
+    def predict_change(self, images: list[Image.Image], size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, change): the network's input at working ``size`` (N, 3, h, w) and the change it predicts
+        there, both float [-1, 1] units on the CPU. A residual generator's change is its own
+        prediction before the clamp; any other generator's is its output minus its input."""
+        w, h = size
+        x = self._network_input(images, size)
+        xd = x.to(self.device)
+        if self.scales_change:
+            g = self.generator
+            change = g(xd, layers=[g.nce_layer_count() - 1])[0]
+        else:
+            change = self.generator(xd).to(xd.dtype) - xd
+        return x[:, :, :h, :w], change.float().cpu()[:, :, :h, :w]
+
+    def compose(self, image: Image.Image, x: torch.Tensor, change: torch.Tensor, strength: float,
+                size: tuple[int, int] | None = None) -> Image.Image:
+        """The result for ``image`` (the photo, any size) from its network input ``x`` and predicted
+        ``change`` at the working size (3, h, w), at ``size`` (default: the photo's). Larger than the
+        working size: a residual generator's change is upsampled and added to the full-size photo
+        (:attr:`applies_change_at_full_size`); any other result is upscaled."""
+        target = size or image.size
+        small = (x.shape[-1], x.shape[-2])
+        if target != small and self.applies_change_at_full_size:
+            photo = image.convert("RGB")
+            if photo.size != target:
+                photo = photo.resize(target, Image.BICUBIC)
+            return apply_change(photo, x, change, strength)
+        result = to_image(torch.clamp(x + strength * change, -1.0, 1.0))
+        return result if result.size == target else result.resize(target, Image.BICUBIC)
+
+    @torch.no_grad()
+    def _translate_batch(self, images: list[Image.Image], size: tuple[int, int],
+                         out_sizes: list[tuple[int, int]] | None = None, strength: float = 1.0) -> list[Image.Image]:
+        """Translate ``images`` at working ``size`` and ``strength``; each result comes back at its
+        image's size (or at ``out_sizes[i]``)."""
+        w, h = size
+        targets = [out_sizes[i] if out_sizes is not None else im.size for i, im in enumerate(images)]
+        if self.applies_change_at_full_size and any(t != size for t in targets):
+            x, change = self.predict_change(images, size)
+            return [self.compose(im, x[i], change[i], strength, targets[i]) for i, im in enumerate(images)]
+        x = self._network_input(images, size)
         y = self._forward(x.to(self.device), strength).float().cpu()[:, :, :h, :w]
         out = []
-        for i, (im, t) in enumerate(zip(images, y)):
+        for t, target in zip(y, targets):
             result = to_image(t)
-            target = out_sizes[i] if out_sizes is not None else im.size
             out.append(result if result.size == target else result.resize(target, Image.BICUBIC))
         return out
 
