@@ -4,7 +4,8 @@ For each generator: params, GMACs, exported file size, and median ms per image (
 PyTorch eager (fp32), ONNX Runtime (fp32, fp16, int8) and LiteRT (fp32, fp16, int8; only when
 litert-torch / ai-edge-litert are installed), with the speed-up over resnet_9blocks in PyTorch
 eager measured in the same run. Weights are random (latency does not depend on their values;
-int8 is calibrated on toy scenes).
+int8 is calibrated on toy scenes). Every runtime gets the same ``--threads`` (torch.set_num_threads,
+ONNX Runtime's intra_op_num_threads, the LiteRT Interpreter's num_threads), printed in the header.
 
     python benchmarks/mobile_latency.py [--size 256] [--runs 20] [--threads 2] [--skip-litert]
 """
@@ -44,11 +45,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--runs", type=int, default=20)
-    p.add_argument("--threads", type=int, default=0, help="torch/ORT threads (0 = default)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for every runtime: PyTorch, ONNX Runtime and LiteRT (default: 2)")
     p.add_argument("--skip-litert", action="store_true")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
     from pocketgan.errors import MissingDependency
     from pocketgan.export.onnx import export_onnx
     from pocketgan.inference.runners import LiteRTRunner, OnnxRunner
@@ -62,7 +65,8 @@ def main() -> int:
     s = args.size
     image = np.asarray(render_scene(1, s, "A"), dtype=np.uint8)[None]
     calib = [np.asarray(render_scene(i, s, "A"), dtype=np.uint8) for i in range(16)]
-    print(f"# mobile_latency  size {s}x{s}  batch 1  torch {torch.__version__}  threads {torch.get_num_threads()}  "
+    print(f"# mobile_latency  size {s}x{s}  batch 1  torch {torch.__version__}  threads {args.threads} "
+          f"(torch {torch.get_num_threads()}, onnxruntime {args.threads}, litert {args.threads if litert else '-'})  "
           f"load {os.getloadavg()[0]:.2f}  cpus {os.cpu_count()}")
     print(f"{'generator':28} {'params':>9} {'GMACs':>7} {'runtime':>16} {'MB':>6} {'ms':>8} {'vs ref eager':>12}")
     ref_ms = None
@@ -88,7 +92,7 @@ def main() -> int:
                     path = Path(tmp) / f"{label}_{q}.tflite"
                     try:
                         litert.export_litert(g, path, s, q, calib if q == "int8" else None)
-                        runner = LiteRTRunner(path)
+                        runner = LiteRTRunner(path, num_threads=args.threads)
                         rows.append((f"litert {q or 'fp32'}", path.stat().st_size / 1e6, median_ms(lambda: runner(image), args.runs)))
                     except Exception as e:  # report, keep measuring the rest
                         rows.append((f"litert {q or 'fp32'}: {type(e).__name__}", None, float("nan")))

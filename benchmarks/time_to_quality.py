@@ -15,7 +15,8 @@ same CPU time for both directions. The LR is constant within the budget (no deca
         --budget 20 --evals 5 10 20 --candidates today fastcut small_d diffaugment --out /tmp/ttq
 
 Writes OUT/results.json, OUT/time_to_quality.png (KID vs CPU minutes) and prints the table. Run
-folders are kept in OUT/runs (resume one to train it further).
+folders are kept in OUT/runs (resume one to train it further). Results of earlier runs into the same
+OUT are kept (so the matrix can be measured in several sittings); ``--report`` only prints them.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "ngf24": ("cyclegan", TODAY | {"ngf": 24}),
     "crop96": ("cyclegan", TODAY | {"crop_size": 96}),
     "lambda3": ("cyclegan", TODAY | {"lambda_A": 3.0, "lambda_B": 3.0}),
+    "gan_x5": ("cyclegan", TODAY | {"lambda_gan": 5.0}),
+    "no_identity": ("cyclegan", TODAY | {"lambda_identity": 0.0}),
 }
 
 
@@ -172,6 +175,9 @@ def main() -> int:
     evaluator = SubsetEvaluator.from_folders(Path(args.data) / "testA", Path(args.data) / "testB", args.test_images)
     baseline = do_nothing(evaluator)
     results = {}
+    if (out / "results.json").is_file():  # candidates measured by an earlier run into OUT are kept
+        results = json.loads((out / "results.json").read_text())["candidates"]
+        print(f"# keeping the earlier results of {', '.join(results)} in {out / 'results.json'}")
     for name in args.candidates:
         results[name] = run_candidate(name, args, evaluator)
         (out / "results.json").write_text(json.dumps({"args": vars(args), "do_nothing": baseline,

@@ -84,7 +84,7 @@ def test_fp16_and_int8(model, tmp_path):
     fp16, card16 = export_model(model, "onnx", 64, "fp16", out=tmp_path / "b.onnx")
     int8, card8 = export_model(model, "onnx", 64, "int8", calibration=calib, out=tmp_path / "c.onnx")
     assert card16["parity_vs_pytorch"]["psnr_db"] >= 35 and fp16.stat().st_size < fp32.stat().st_size
-    assert card8["quantize"] == "int8" and card8["parity_vs_pytorch"]["psnr_db"] > 10  # reported, not gated
+    assert card8["quantize"] == "int8" and card8["parity_vs_pytorch"]["psnr_db"] >= 25  # the int8 floor
     with pytest.raises(ValueError, match="calibration"):
         export_model(model, "onnx", 64, "int8")
 
