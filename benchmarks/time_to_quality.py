@@ -95,7 +95,8 @@ def train_for(trainer: Trainer, cpu_seconds: float, chunk: int) -> tuple[float, 
     while used < cpu_seconds:
         trainer.cfg.max_steps = trainer.progress.step + chunk
         c0, w0 = time.process_time(), time.perf_counter()
-        trainer.fit()
+        if trainer.fit()["interrupted"]:  # Ctrl-C / SIGTERM: the trainer checkpointed; stop the benchmark
+            raise SystemExit("interrupted: the runs in OUT/runs are checkpointed; results.json holds the finished candidates")
         used += time.process_time() - c0
         per_step.append((time.perf_counter() - w0) / chunk)
     return used, per_step
