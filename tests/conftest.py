@@ -38,10 +38,12 @@ def _tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _expressive_generator(seed: int) -> torch.nn.Module:
-    """A tiny mobile generator whose output varies with the input (the default init gives a flat grey)."""
+def _expressive_generator(seed: int, residual: bool = False) -> torch.nn.Module:
+    """A tiny mobile generator whose output varies with the input (the default init gives a flat grey).
+    ``residual``: the residual variant, its head (zero at init: the identity) scaled so the change is
+    clear but clamps only some pixels."""
     torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4)
+    g = create_generator("mobile_resnet_6blocks", ngf=4, **({"residual": True} if residual else {}))
     with torch.no_grad():
         for m in g.modules():
             if isinstance(m, torch.nn.Conv2d):
@@ -51,6 +53,9 @@ def _expressive_generator(seed: int) -> torch.nn.Module:
                 m.bias.normal_(0.0, 0.2)
                 m.running_mean.normal_(0.0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
+        if residual:
+            g.head[1].weight.mul_(0.15)
+            g.head[1].bias.normal_(0.0, 0.05)
     return g.eval()
 
 
@@ -62,7 +67,8 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def expressive_generator():
-    """The factory ``expressive_generator(seed) -> nn.Module`` (a tiny mobile generator with varied output)."""
+    """The factory ``expressive_generator(seed, residual=False) -> nn.Module`` (a tiny mobile generator
+    with varied output)."""
     return _expressive_generator
 
 

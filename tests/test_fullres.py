@@ -19,24 +19,6 @@ from pocketgan.models import create_generator
 from pocketgan.models.pretrained import save_pretrained
 
 
-def residual_generator(seed: int = 0) -> torch.nn.Module:
-    """A tiny residual mobile generator with a clear, varied change (the default init is the identity)."""
-    torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4, residual=True)
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-        g.head[1].weight.mul_(0.15)
-        g.head[1].bias.normal_(0.0, 0.05)
-    return g.eval()
-
-
 def plain_generator(seed: int = 1) -> torch.nn.Module:
     torch.manual_seed(seed)
     g = create_generator("mobile_resnet_6blocks", ngf=4)
@@ -67,8 +49,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def residual():
-    return residual_generator()
+def residual(expressive_generator):
+    return expressive_generator(0, residual=True)
 
 
 def test_residual_full_res_keeps_the_photos_detail(residual):
@@ -138,9 +120,9 @@ def test_apply_change_bands_and_constant_changes(monkeypatch):
         assert np.abs(out - np.clip(np.asarray(photo, float) + 12.75, 0, 255)).max() <= 1
 
 
-def test_translate_cli_full_res_exif_and_jpeg(residual, tmp_path):
+def test_translate_cli_full_res_exif_and_jpeg(residual, tmp_path, expressive_generator):
     """`pocketgan translate` at --max-size: full size out, EXIF orientation applied, PNG or JPEG."""
-    model = save_pretrained(tmp_path / "model", {"G_A": residual, "G_B": residual_generator(1)})
+    model = save_pretrained(tmp_path / "model", {"G_A": residual, "G_B": expressive_generator(1, residual=True)})
     upright = detailed_photo((96, 128), seed=5)
     stored = upright.transpose(Image.Transpose.ROTATE_90)  # EXIF 6 = turn 90° clockwise to display
     exif = Image.Exif()
@@ -157,14 +139,14 @@ def test_translate_cli_full_res_exif_and_jpeg(residual, tmp_path):
     assert np.abs(np.asarray(Image.open(tmp_path / "png" / "phone.png"), float) - np.asarray(expected, float)).max() <= 1
 
 
-def test_api_returns_the_full_resolution_result(residual, tmp_path):
+def test_api_returns_the_full_resolution_result(residual, tmp_path, expressive_generator):
     pytest.importorskip("fastapi")
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
 
     from pocketgan.app.server import create_app
 
-    model = save_pretrained(tmp_path / "model", {"G_A": residual, "G_B": residual_generator(1)})
+    model = save_pretrained(tmp_path / "model", {"G_A": residual, "G_B": expressive_generator(1, residual=True)})
     photo = detailed_photo((200, 150), seed=6)  # a JPEG over twice max_side: decoded whole, not reduced
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=95)

@@ -15,30 +15,9 @@ from pocketgan.data.images import to_image, to_tensor
 from pocketgan.errors import OptionError
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.inference.strength import check_strength
-from pocketgan.models import create_generator
 from pocketgan.models.pretrained import save_pretrained
 
 STRENGTHS = (0.0, 0.5, 1.0, 1.5)
-
-
-def residual_generator(seed: int = 0) -> torch.nn.Module:
-    """A tiny residual mobile generator that is not the identity: varied weights everywhere, and a
-    head (zero at init) scaled so the change is clear but clamps only some pixels."""
-    torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4, residual=True)
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-        head = g.head[1]
-        head.weight.mul_(0.15)
-        head.bias.normal_(0.0, 0.05)
-    return g.eval()
 
 
 def photo(size=(48, 40), seed=0) -> Image.Image:
@@ -54,8 +33,8 @@ def change(a: Image.Image, b: Image.Image) -> float:
 
 
 @pytest.fixture(scope="module")
-def residual():
-    return residual_generator()
+def residual(expressive_generator):
+    return expressive_generator(0, residual=True)
 
 
 @pytest.fixture(scope="module")

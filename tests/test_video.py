@@ -17,7 +17,6 @@ from pocketgan.data.synthetic import render_scene
 from pocketgan.errors import MissingDependency
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.inference.video import ChangeStabilizer, require_av, translate_frames
-from pocketgan.models import create_generator
 from pocketgan.models.pretrained import save_pretrained
 
 try:
@@ -27,28 +26,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 needs_av = pytest.mark.skipif(av is None, reason="PyAV not installed (pip install -e '.[video]')")
 
 
-def residual_generator(seed: int = 0) -> torch.nn.Module:
-    """A tiny residual mobile generator with a clear, varied change (the default init is the identity)."""
-    torch.manual_seed(seed)
-    g = create_generator("mobile_resnet_6blocks", ngf=4, residual=True)
-    with torch.no_grad():
-        for m in g.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                torch.nn.init.normal_(m.weight, 0.0, 1.2 / m.weight[0].numel() ** 0.5)
-            elif isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-        g.head[1].weight.mul_(0.15)
-        g.head[1].bias.normal_(0.0, 0.05)
-    return g.eval()
-
-
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def model(tmp_path_factory, expressive_generator) -> Path:
     return save_pretrained(tmp_path_factory.mktemp("video") / "model",
-                           {"G_A": residual_generator(0), "G_B": residual_generator(1)})
+                           {"G_A": expressive_generator(0, residual=True), "G_B": expressive_generator(1, residual=True)})
 
 
 def frames(n: int = 12, size=(32, 32)) -> list[np.ndarray]:
