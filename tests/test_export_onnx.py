@@ -1,6 +1,8 @@
 """ONNX export: exact sub-pixel rewrite, parity of every export, model card, bad input, and
 `translate` running the exported file."""
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,12 +12,16 @@ import torch
 from PIL import Image
 
 from pocketgan.cli import main
-from pocketgan.export.prepare import SubpixelConvTranspose, prepare
+from pocketgan.data.synthetic import render_scene
+from pocketgan.export.prepare import SubpixelConvTranspose, prepare, without_output_padding
 from pocketgan.models import create_generator
-from pocketgan.models.pretrained import ModelFolderError, save_pretrained
+from pocketgan.models.pretrained import ModelFolderError, load_generator, save_pretrained
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
+# fp16 export needs onnxconverter-common, from the export extra (`make test` installs it; CI must have it)
+needs_fp16 = pytest.mark.skipif(importlib.util.find_spec("onnxconverter_common") is None and not os.environ.get("CI"),
+                                reason="fp16 ONNX export needs onnxconverter-common (pip install -e '.[export]')")
 
 
 def lively(g: torch.nn.Module) -> torch.nn.Module:
@@ -37,6 +43,18 @@ def test_subpixel_rewrite_equals_conv_transpose(k, s, p, op):
     assert 10 * torch.log10(y.pow(2).mean() / (y - z).pow(2).mean()) > 100  # ~float epsilon; the bar is 40 dB
 
 
+@pytest.mark.parametrize("k,s,p,op", [(3, 2, 1, 1), (4, 2, 1, 0), (3, 2, 0, 1), (5, 3, 1, 2)])
+def test_dropping_output_padding_is_exact(k, s, p, op):
+    """LiteRT's TRANSPOSE_CONV path: ConvTranspose2d(K, output_padding=op) == ConvTranspose2d(K + op)
+    with zero taps added."""
+    convt = torch.nn.ConvTranspose2d(6, 5, k, s, p, op)
+    wide = without_output_padding(convt)
+    assert wide.output_padding == (0, 0) and wide.kernel_size == (k + op, k + op)
+    x = torch.randn(2, 6, 7, 9)
+    with torch.no_grad():
+        assert torch.allclose(convt(x), wide(x), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("name,kw", [("resnet_9blocks", {}), ("unet_128", {"norm": "batch"}), ("mobile_resnet_6blocks", {}),
                                      ("mobile_resnet_6blocks", {"residual": True}), ("cut_resnet_6blocks", {})])
 def test_prepared_generators_compute_the_same(name, kw):
@@ -48,6 +66,12 @@ def test_prepared_generators_compute_the_same(name, kw):
         kinds = {type(m) for m in prepare(g, image_io=False, subpixel=True).modules()}
     assert torch.nn.ConvTranspose2d not in kinds and torch.nn.BatchNorm2d not in kinds
     assert not any(k.__name__ == "BlurUpsample" for k in kinds)  # CUT's functional transposed conv, too
+    with torch.no_grad():  # LiteRT's form: transposed convs kept, without output_padding
+        lite = prepare(g, image_io=False, litert=True)
+        assert 10 * torch.log10(4 / (y - lite(x)).pow(2).mean()) > 60
+    convts = [m for m in lite.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert all(m.output_padding == (0, 0) and m.groups == 1 for m in convts)
+    assert not any(type(m).__name__ in ("BlurUpsample", "BatchNorm2d") for m in lite.modules())
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +97,107 @@ def test_onnx_export_cli_writes_verified_file_and_card(model, tmp_path, capsys):
     assert a.shape == (44, 60, 3) and np.abs(a - b).max() <= 1
 
 
+def test_card_names_what_an_app_calls_and_no_local_paths(model, tmp_path):
+    from pocketgan.export.exporter import export_model
+
+    path, card = export_model(model, "onnx", 64, out=tmp_path / "g.onnx")
+    tensor = {"shape": [1, "height", "width", 3], "dtype": "uint8"}
+    assert card["signature"] == {"key": None, "inputs": {"image": tensor}, "outputs": {"translated": tensor}}
+    assert card["input"]["name"] == "image" and card["output"]["name"] == "translated" and card["input"]["dynamic_size"]
+    session_names = [i.name for i in __import__("onnxruntime").InferenceSession(str(path)).get_inputs()]
+    assert session_names == ["image"]
+    assert set(card["model"]) >= {"name", "description", "author", "license", "version", "data", "scores"}
+    text = path.with_name(path.name + ".json").read_text()
+    assert str(tmp_path) not in text and str(model.parent) not in text and str(Path.home()) not in text
+
+
+def test_bundled_model_card_has_its_training_data_scores_and_licence(tmp_path):
+    from pocketgan.export.exporter import export_model
+    from pocketgan.models.zoo import resolve_model
+
+    _, card = export_model(resolve_model("summer2winter"), "onnx", 64, out=tmp_path / "s2w.onnx")
+    assert card["source"] == "summer2winter" and card["model"]["name"] == "summer2winter"
+    assert card["training"]["steps"] > 0 and "objective" in card["training"]  # was null
+    assert "summer2winter_yosemite" in card["model"]["data"]
+    assert set(card["model"]["scores"]) == {"AtoB/clean"}  # this direction's
+    assert card["model"]["scores"]["AtoB/clean"]["translated"]["kid_x1000"] > 0
+    assert card["model"]["license"].startswith("BSD-3-Clause") and card["model"]["author"] == "pocketgan"
+    text = json.dumps(card)
+    assert str(Path(__file__).resolve().parents[1]) not in text and str(Path.home()) not in text and str(tmp_path) not in text
+
+
+def test_non_square_export_matches_pytorch(model, tmp_path, capsys):
+    """--size HxW (height x width): the file is traced and checked at 64x48 and named so; ONNX Runtime
+    runs it at that size (and, the axes being dynamic, at its transpose too)."""
+    import onnxruntime as ort
+
+    assert main(["export", "--model", str(model), "--format", "onnx", "--size", "64x48"]) == 0
+    path = model / "export" / "G_A_64x48.onnx"
+    card = json.loads(path.with_name(path.name + ".json").read_text())
+    assert card["parity_vs_pytorch"]["input"] == "toy scene 64x48" and card["parity_vs_pytorch"]["psnr_db"] >= 40
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    g = load_generator(model, "G_A")
+    for h, w in ((64, 48), (48, 64)):
+        image = np.random.default_rng(h).integers(0, 255, (1, h, w, 3), dtype=np.uint8)
+        got = session.run(["translated"], {"image": image})[0]
+        with torch.no_grad():
+            expected = prepare(g, image_io=True)(torch.from_numpy(image)).numpy()
+        assert got.shape == (1, h, w, 3) and np.abs(got.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("bad", ["0x5", "64x", "x64", "64x48x3", "5000", "-4", "abc"])
+def test_bad_sizes_are_one_line_usage_errors(model, bad, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--model", str(model), "--format", "onnx", f"--size={bad}"])
+    assert e.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("pocketgan export: error: argument --size: ") and bad.lstrip("-") in last
+
+
+@needs_fp16
+def test_fp16_is_a_conversion_of_the_fp32_graph(tmp_path):
+    """fp16 = the verified fp32 graph converted (onnxconverter-common), not a second trace in half
+    precision: the generator's weights are float16, the uint8 image I/O stays fp32, the output is
+    close to fp32's, and it takes well under a second for a small net."""
+    import time
+
+    import onnxruntime as ort
+
+    from pocketgan.export.onnx import _to_onnx_bytes, image_io_nodes, to_float16
+
+    g = lively(create_generator("resnet_6blocks", ngf=8, init_gain=0.05))
+    fp32 = onnx.load_from_string(_to_onnx_bytes(prepare(g), 64, True))
+    start = time.perf_counter()
+    fp16 = to_float16(fp32)
+    took = time.perf_counter() - start
+    onnx.checker.check_model(fp16)
+    weights = {i.name: i.data_type for i in fp16.graph.initializer if "weight" in i.name}
+    assert weights and set(weights.values()) == {onnx.TensorProto.FLOAT16}
+    io = set(image_io_nodes(fp32))
+    assert {"/Cast", "/Div", "/Round", "/Clip"} <= io and not any(n.startswith("/generator/") for n in io)
+    image = np.asarray(render_scene(7, 64, "A"), dtype=np.uint8)[None]
+    run = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"image": image})[0]
+           for m in (fp32, fp16)]
+    mse = np.mean((run[0].astype(float) - run[1].astype(float)) ** 2)
+    assert run[0].std() > 10 and 10 * np.log10(255 ** 2 / max(mse, 1e-12)) >= 45
+    def weight_bytes(m):
+        return sum(len(i.raw_data) for i in m.graph.initializer)
+    assert weight_bytes(fp16) <= 0.51 * weight_bytes(fp32)
+    assert took < 10
+
+
+@needs_fp16
+def test_onnx_exports_print_nothing_on_stderr(model, tmp_path, capfd):
+    from pocketgan.export.exporter import export_model
+
+    capfd.readouterr()
+    for q in (None, "fp16"):
+        export_model(model, "onnx", 64, q, out=tmp_path / f"{q}.onnx")
+    err = capfd.readouterr().err
+    assert err == "", err
+
+
+@needs_fp16
 def test_fp16_and_int8(model, tmp_path):
     from pocketgan.export.exporter import export_model
 

@@ -1,8 +1,11 @@
 """ONNX export: one file for Android (ONNX Runtime Mobile), iOS and the browser (onnxruntime-web).
 
-The graph takes and returns uint8 NHWC RGB images (see ``prepare.ImageIO``); height and width are
-dynamic (any multiple of the generator's stride). fp16 keeps uint8 I/O and runs the maths in half
-precision; int8 is ONNX Runtime's static QDQ quantization calibrated on real images. The file is
+The graph takes and returns uint8 NHWC RGB images (see ``prepare.ImageIO``) named ``image`` and
+``translated``; height and width are dynamic (any multiple of the generator's stride), and the
+export traces at any HxW. fp16 keeps uint8 I/O and runs the generator in half precision: the fp32
+graph is traced once and converted with onnxconverter-common's float16 conversion (seconds; tracing
+the model in half precision on a CPU took 449 s for resnet_9blocks), the image pre/post-processing
+staying fp32. int8 is ONNX Runtime's static QDQ quantization calibrated on real images. The file is
 run (parity check, `translate`, `serve`) by :class:`pocketgan.inference.runners.OnnxRunner`."""
 from __future__ import annotations
 
@@ -21,12 +24,14 @@ from ..errors import MissingDependency, OptionError
 from ..fileio import atomic_write_bytes
 from ..inference.runners import INSTALL_HINT
 from .prepare import prepare
+from .sizes import parse_size
 
 OPSET = 17
 INPUT, OUTPUT = "image", "translated"
 
 
 def require_onnx() -> None:
+    """Raise MissingDependency (one line, with the install command) without onnx / onnxruntime."""
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -34,8 +39,10 @@ def require_onnx() -> None:
         raise MissingDependency(f"ONNX export needs onnx and onnxruntime: {INSTALL_HINT}") from None
 
 
-def _to_onnx_bytes(net: nn.Module, size: int, dynamic: bool) -> bytes:
-    sample = torch.zeros(1, size, size, 3, dtype=torch.uint8)
+def _to_onnx_bytes(net: nn.Module, size, dynamic: bool) -> bytes:
+    """Trace ``net`` (uint8 NHWC in and out) at ``size`` (N, "HxW" or (H, W)) to ONNX bytes."""
+    h, w = parse_size(size)
+    sample = torch.zeros(1, h, w, 3, dtype=torch.uint8)
     buf = io.BytesIO()
     axes = {INPUT: {1: "height", 2: "width"}, OUTPUT: {1: "height", 2: "width"}} if dynamic else None
     with warnings.catch_warnings():
@@ -45,26 +52,62 @@ def _to_onnx_bytes(net: nn.Module, size: int, dynamic: bool) -> bytes:
     return buf.getvalue()
 
 
-def export_onnx(generator: nn.Module, path: str | Path, size: int, quantize: str | None = None,
+def export_onnx(generator: nn.Module, path: str | Path, size, quantize: str | None = None,
                 calibration: Sequence[np.ndarray] | None = None, dynamic: bool = True) -> None:
-    """Write ``generator`` as ONNX to ``path`` (atomically). ``calibration``: uint8 HxWx3 images of
-    the target domain's inputs, required for int8."""
+    """Write ``generator`` as ONNX to ``path`` (atomically). ``size``: the trace size, N, "HxW" or
+    (H, W) (the file's own size unless ``dynamic``). ``calibration``: uint8 HxWx3 images of the
+    target domain's inputs, required for int8."""
     require_onnx()
     import onnx
 
     if quantize is not None and quantize not in QUANTIZE_MODES:
         raise OptionError(f"unknown quantization {quantize!r}; choose {' or '.join(QUANTIZE_MODES)}")
-    net = prepare(generator, image_io=True)
     if quantize == "fp16":
-        net.generator.half()
-        net.dtype = torch.float16
-    model = onnx.load_from_string(_to_onnx_bytes(net, size, dynamic))
+        require_float16()
+    model = onnx.load_from_string(_to_onnx_bytes(prepare(generator, image_io=True), size, dynamic))
+    if quantize == "fp16":
+        model = to_float16(model)
     if quantize == "int8":
         if not calibration:
             raise OptionError("int8 export needs calibration images (--calibration DIR)")
         model = _quantize_int8(model, calibration)
     onnx.checker.check_model(model)
     atomic_write_bytes(path, model.SerializeToString())
+
+
+def require_float16() -> None:
+    """Raise MissingDependency (one line) without onnxconverter-common, which fp16 export uses."""
+    try:
+        from onnxconverter_common import float16  # noqa: F401
+    except ImportError:
+        raise MissingDependency(f"fp16 ONNX export needs onnxconverter-common: {INSTALL_HINT}") from None
+
+
+def image_io_nodes(model) -> list[str]:
+    """Names of the nodes of ``prepare.ImageIO``'s own pre/post-processing (uint8 <-> [-1, 1],
+    rounding, layout): the TorchScript exporter names nodes by module path, so these are the
+    top-level ones, "/Cast", "/Div", ..., while the generator's are "/generator/...". Unnamed
+    helper nodes (shared-constant Identity nodes) belong to neither and are not listed."""
+    names = [n.name for n in model.graph.node]
+    if not any(n.startswith("/generator/") for n in names):
+        raise RuntimeError("cannot tell the generator's nodes from the image I/O in the traced graph "
+                           "(no '/generator/' node names); fp16 conversion needs them")
+    return [n for n in names if n.startswith("/") and not n.startswith("/generator/")]
+
+
+def to_float16(model):
+    """The fp32 ``model`` with the generator's weights and maths in float16 (onnxconverter-common's
+    float16 conversion); the image I/O nodes stay fp32, as they are cheap and exact there, so only
+    the generator's tensors round. The converter clamps weights to +-1e4 (generators' are far
+    smaller) and raises nonzero magnitudes below 1e-7 to 1e-7, warning per tensor for those:
+    expected, so not shown."""
+    import warnings
+
+    from onnxconverter_common import float16
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"the float32 number .* will be truncated to", category=UserWarning)
+        return float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=image_io_nodes(model))
 
 
 def _quantize_int8(model, calibration: Sequence[np.ndarray]):

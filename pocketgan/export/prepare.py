@@ -1,10 +1,17 @@
 """Make a generator converter-friendly without changing what it computes.
 
 * ``fold_batchnorm``: Conv2d followed by BatchNorm2d (eval statistics) becomes one Conv2d.
+* ``litert_transposed_convs``: what LiteRT's converter (litert-torch 0.10) needs of transposed
+  convs. It lowers a ConvTranspose2d to TFLite's TRANSPOSE_CONV only without ``output_padding``
+  (``mhlo.convolution`` with lhs_dilation otherwise fails to legalise), so a ConvTranspose2d(K,
+  output_padding=op) becomes the equal ConvTranspose2d(K + op, output_padding=0) whose extra kernel
+  taps are zero (resnet_9blocks' 3x3 ones: 4x4); CUT's depthwise blur upsampling, which
+  TRANSPOSE_CONV cannot take (groups), gets its sub-pixel form.
 * ``subpixel_transposed_convs``: every stride-s ConvTranspose2d becomes zero-pad -> Conv2d ->
-  PixelShuffle(s) (the sub-pixel form). LiteRT's converter cannot legalise transposed convs
-  (``mhlo.convolution`` with lhs_dilation), so this is what lets resnet_9blocks and published
-  CycleGAN weights export; the output is the same up to float rounding.
+  PixelShuffle(s) (the sub-pixel form), for converters without transposed convs. It was LiteRT's
+  path before litert-torch lowered TRANSPOSE_CONV; its merged kernel holds every phase's taps, so a
+  4x4 stride-2 transposed conv stores 2.25x its weights (unet_256's .tflite was 1.8x its weights).
+  The output is the same up to float rounding.
 * ``ImageIO``: the graph takes uint8 NHWC RGB [0, 255] and returns the same, so an app passes
   camera pixels straight in and draws the output straight out (no float pre/post-processing).
 """
@@ -20,8 +27,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def fold_batchnorm(net: nn.Module) -> nn.Module:
-    """Fold each BatchNorm2d into the Conv2d (or rewritten transposed conv) right before it in the
-    same Sequential (in place)."""
+    """Fold each BatchNorm2d into the Conv2d or transposed conv (plain or rewritten) right before it
+    in the same Sequential (in place)."""
     for module in net.modules():
         if isinstance(module, nn.Sequential):
             for i in range(len(module) - 1):
@@ -30,6 +37,8 @@ def fold_batchnorm(net: nn.Module) -> nn.Module:
                     continue
                 if isinstance(conv, nn.Conv2d):
                     module[i] = fuse_conv_bn_eval(conv.eval(), bn.eval())
+                elif isinstance(conv, nn.ConvTranspose2d):
+                    module[i] = fuse_conv_bn_eval(conv.eval(), bn.eval(), transpose=True)
                 elif isinstance(conv, SubpixelConvTranspose):
                     conv.fold(bn)
                 else:
@@ -105,6 +114,42 @@ def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
     return net
 
 
+def without_output_padding(convt: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
+    """The ConvTranspose2d equal to ``convt`` with output_padding 0: the kernel grows by the output
+    padding, the new taps zero. Output pixel o = s*i - p + k, so the extra taps k >= K only reach the
+    last output_padding rows/columns, which output_padding had added (and which the original fills
+    from taps < K at the same positions); the output size (H-1)s - 2p + K + op is unchanged."""
+    op_h, op_w = convt.output_padding
+    if (op_h, op_w) == (0, 0):
+        return convt
+    if convt.groups != 1 or convt.dilation != (1, 1):
+        raise ValueError("only ungrouped, undilated ConvTranspose2d can drop output_padding")
+    kh, kw = convt.kernel_size
+    wide = nn.ConvTranspose2d(convt.in_channels, convt.out_channels, (kh + op_h, kw + op_w), convt.stride,
+                              convt.padding, bias=convt.bias is not None)
+    with torch.no_grad():
+        wide.weight.zero_()
+        wide.weight[:, :, :kh, :kw] = convt.weight
+        if convt.bias is not None:
+            wide.bias.copy_(convt.bias)
+    return wide.to(convt.weight.dtype)
+
+
+def litert_transposed_convs(net: nn.Module) -> nn.Module:
+    """Make every transposed conv lowerable to TFLite's TRANSPOSE_CONV (in place): output_padding
+    dropped (:func:`without_output_padding`); CUT's depthwise blur upsampling in its sub-pixel form."""
+    from ..models.cut_resnet import BlurUpsample
+
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.ConvTranspose2d):
+            setattr(net, name, without_output_padding(child))
+        elif isinstance(child, BlurUpsample):
+            setattr(net, name, child.subpixel())
+        else:
+            litert_transposed_convs(child)
+    return net
+
+
 class ImageIO(nn.Module):
     """uint8 NHWC RGB in, uint8 NHWC RGB out, the generator's [-1, 1] float maths in between."""
 
@@ -119,11 +164,14 @@ class ImageIO(nn.Module):
         return torch.clamp(torch.round((y + 1.0) * 127.5), 0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def prepare(generator: nn.Module, image_io: bool = True, subpixel: bool = False) -> nn.Module:
-    """A deep copy of ``generator`` in eval mode, BatchNorm folded, optionally transposed convs
-    rewritten (needed for LiteRT) and uint8 image I/O wrapped around it."""
+def prepare(generator: nn.Module, image_io: bool = True, subpixel: bool = False, litert: bool = False) -> nn.Module:
+    """A deep copy of ``generator`` in eval mode, BatchNorm folded, uint8 image I/O wrapped around it,
+    and optionally its transposed convs rewritten: ``litert`` for LiteRT's converter (what
+    ``export_litert`` converts), ``subpixel`` for converters without transposed convs at all."""
     net = copy.deepcopy(generator).eval()
     if subpixel:
         subpixel_transposed_convs(net)
+    elif litert:
+        litert_transposed_convs(net)
     fold_batchnorm(net)
     return (ImageIO(net) if image_io else net).eval()

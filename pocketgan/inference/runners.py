@@ -17,7 +17,14 @@ a runner is made.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -25,6 +32,39 @@ import torch
 from ..errors import MissingDependency, PocketganError, first_line
 
 INSTALL_HINT = "pip install 'pocketgan[export]'"
+
+# What LiteRT's native code prints on its own (C stderr, not Python logging, so no setting reaches
+# it): once per process, when the first interpreter's tensors are allocated. Not for our users.
+NATIVE_NOISE = re.compile(r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.")
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_stderr_without(noise: re.Pattern = NATIVE_NOISE) -> Iterator[None]:
+    """Run the block with file descriptor 2 captured, then write back every captured line except
+    whole-line matches of ``noise``: native libraries' chatter goes, anything else (warnings, a
+    message of ours) still appears. A no-op where descriptor 2 cannot be duplicated."""
+    with _stderr_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield
+            return
+        with tempfile.TemporaryFile() as capture:
+            try:
+                os.dup2(capture.fileno(), 2)
+                yield
+            finally:
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                capture.seek(0)
+                kept = [line for line in capture.read().splitlines(keepends=True)
+                        if not noise.fullmatch(line.decode(errors="replace").strip())]
+                if kept:
+                    os.write(2, b"".join(kept))
 
 
 class ModelFileError(PocketganError):
@@ -85,7 +125,8 @@ class LiteRTRunner:
         Interpreter = litert_interpreter()
         try:
             self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with native_stderr_without():
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelFileError(f"{self.path}: not a valid LiteRT/TFLite model ({first_line(e)})") from e
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
