@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import io
 import json
@@ -231,6 +232,41 @@ def test_health_and_model_card(client, model):
     assert missing.status_code == 404 and "error" in missing.json()
 
 
+def test_public_card_hides_server_paths_but_keeps_prose():
+    card = {"data": "/srv/secret/datasets/summer2winter", "teacher": "C:\\models\\big",
+            "model_card": {"data": "summer2winter_yosemite (1231 photos): trainA/trainB (unpaired); scores on testA/testB",
+                           "notes": "trained from /home/me/runs/s2w on a laptop"},
+            "source": "https://example.org/m.pth"}
+    shown = served_model.public(card)
+    assert shown["data"] == "summer2winter" and shown["teacher"] == "big"
+    # a card's prose under a path-like key stays readable (it is not a path), absolute paths in it go
+    assert shown["model_card"]["data"] == card["model_card"]["data"]
+    assert shown["model_card"]["notes"] == "trained from s2w on a laptop"
+    assert shown["source"] == card["source"]  # a URL is public already
+    assert served_model.public({"data": "/srv/my data/x y"})["data"] == "x y"  # a path with spaces is still cut
+
+
+def test_model_card_names_directions_in_words(tmp_path, make_model):
+    assert served_model.domain_names({}, ["summer2winter"]) == {"A": "summer", "B": "winter"}
+    assert served_model.domain_names({}, ["G_A_256", "horse2zebra_v2"]) == {"A": "horse", "B": "zebra"}
+    assert served_model.domain_names({}, ["s2w", "model", "2x2"]) is None  # no way to tell: the page says A → B
+    assert served_model.domain_names({"domains": {"A": "day", "B": "night"}}, ["summer2winter"]) == {"A": "day", "B": "night"}
+    assert served_model.domain_names({"domains": {"A": "day"}}, ["x"]) is None  # half a mapping is not one
+
+    folder = make_model(tmp_path / "apple2orange")
+    with TestClient(create_app(folder)) as c:
+        card = c.get("/api/model").json()
+    assert card["domains"] == {"A": "apple", "B": "orange"}
+    assert card["direction_names"] == {"AtoB": "apple → orange", "BtoA": "orange → apple"}
+    with TestClient(create_app(folder / "export" / "G_B_256.onnx")) as c:  # an export: named after its source folder
+        assert c.get("/api/model").json()["direction_names"] == {"BtoA": "orange → apple"}
+
+
+def test_model_card_without_domain_names(client):
+    card = client.get("/api/model").json()  # a folder named "model": nothing says what A and B are
+    assert card["domains"] is None and card["direction_names"] is None
+
+
 def test_onnx_file_serves_its_single_direction(app, model):
     onnx = model / "export" / "G_B_256.onnx"  # written when `app` started
     with TestClient(create_app(onnx)) as c:
@@ -289,6 +325,46 @@ def test_web_app_is_served_with_isolation_headers(client):
     assert {i["sizes"] for i in json.loads(manifest.text)["icons"]} == {"192x192", "512x512"}
     sw = client.get("/sw.js").text
     assert "/*BUILD*/ {\"version\":\"" in sw  # the build filled in its version and file lists
+
+
+def raw_get(client, path: str, **headers) -> tuple[int, dict, bytes]:
+    """GET without decoding the body: the bytes as they went over the wire."""
+    with client.stream("GET", path, headers=headers) as r:
+        return r.status_code, r.headers, b"".join(r.iter_raw())
+
+
+def test_static_files_are_sent_precompressed(client):
+    try:
+        static = assets.find_static()
+    except assets.AssetsMissing as e:
+        if IN_CI:
+            pytest.fail(f"{e}")
+        pytest.skip(str(e))
+    compressed = assets.build_info(static)["compressed"]
+    for name, kind in (("ort/ort-wasm-simd-threaded.wasm", "application/wasm"), ("app.js", "text/javascript")):
+        original = (static / name).read_bytes()
+        assert set(compressed[name]) == {"br", "gzip"}
+        status, headers, body = raw_get(client, f"/{name}", **{"accept-encoding": "gzip, deflate, br"})
+        assert status == 200 and headers["content-encoding"] == "br" and headers["vary"] == "Accept-Encoding"
+        assert headers["content-type"].startswith(kind) and body == (static / f"{name}.br").read_bytes()
+        assert len(body) == compressed[name]["br"] < len(original) * 0.6
+        _, headers, body = raw_get(client, f"/{name}", **{"accept-encoding": "gzip"})
+        assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == original
+        for refused in ("identity", "br;q=0, gzip;q=0"):
+            _, headers, body = raw_get(client, f"/{name}", **{"accept-encoding": refused})
+            assert "content-encoding" not in headers and body == original and headers["vary"] == "Accept-Encoding"
+        _, headers, _ = raw_get(client, f"/{name}", **{"accept-encoding": "*"})
+        assert headers["content-encoding"] == "br"
+    wasm = "/ort/ort-wasm-simd-threaded.wasm"
+    _, br_headers, _ = raw_get(client, wasm, **{"accept-encoding": "br"})
+    _, plain_headers, _ = raw_get(client, wasm, **{"accept-encoding": "identity"})
+    assert br_headers["etag"] != plain_headers["etag"]  # each coding is its own representation
+    status, _, body = raw_get(client, wasm, **{"accept-encoding": "br", "if-none-match": br_headers["etag"]})
+    assert status == 304 and body == b""
+    _, headers, _ = raw_get(client, "/icons/icon-192.png", **{"accept-encoding": "br"})
+    assert "content-encoding" not in headers  # PNGs are compressed already: no copies
+    page = client.get("/", headers={"accept-encoding": "br"})  # the page itself, through html=True
+    assert page.status_code == 200 and page.headers["content-encoding"] == "br"
 
 
 def test_serve_command_errors_are_one_line(tmp_path, capsys, monkeypatch):

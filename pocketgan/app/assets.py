@@ -5,6 +5,8 @@ build time, never from a CDN at run time) and are not committed, so a fresh clon
 before ``pocketgan serve`` has a page to show. ``build.json`` is written last by the build and
 marks a complete build. Wheels carry the built app (``setup.py`` builds it, or stops the wheel build
 saying how); an installed package without it was built some other way, and the message says so.
+The build also writes NAME.br and NAME.gz beside each compressible file (listed under ``compressed``
+in build.json), which the server sends in place of NAME to browsers that accept them.
 """
 from __future__ import annotations
 

@@ -26,12 +26,18 @@ from ..models.pretrained import ModelFolderError, read_model_config
 from ..models.zoo import export_dir
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
+# "summer2winter", "horse2zebra_v2", "winter2summer_yosemite": CycleGAN's naming of A -> B datasets and
+# models (words of 3+ letters: a run named "s2w" says nothing a person would read)
+_X2Y = re.compile(r"^([A-Za-z]{3,})2([A-Za-z]{3,})(?:[_\-.].*)?$")
 
 # Keys whose values are file or folder locations (a training run's data, a distilled model's
 # teacher, an export's source...): a client sees their last component only.
 PATH_KEYS = frozenset({"data", "a", "b", "teacher", "source", "path", "run_dir", "runs_dir", "dataroot", "calibration",
                        "file", "folder", "out", "resume", "checkpoint"})
 _ABSOLUTE = re.compile(r"""(?<![\w.:/~])(?:~|[A-Za-z]:)?[\\/](?:[^\s'"\\/,;()\[\]]+[\\/])*([^\s'"\\/,;()\[\]]*)""")
+
+
+_STARTS_AS_PATH = re.compile(r"\s*(?:~|[A-Za-z]:)?[\\/]")  # /x, ~/x, C:\x: a whole value that is a path
 
 
 def _name(value: str) -> str:
@@ -49,16 +55,35 @@ def scrub_paths(text: str) -> str:
 
 def public(value, key: str | None = None):
     """A copy of a card value (dicts, lists, strings) that is safe to send to a client: values under
-    :data:`PATH_KEYS` become names, absolute paths elsewhere are cut to their last component."""
+    :data:`PATH_KEYS` become names, absolute paths elsewhere (and in prose under those keys, such
+    as a model card's "data: <dataset> (...): trainA/trainB") are cut to their last component."""
     if isinstance(value, dict):
         return {k: public(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [public(v, key) for v in value]
     if isinstance(value, str):
-        if key in PATH_KEYS and "://" not in value:
+        if key in PATH_KEYS and "://" not in value and (_STARTS_AS_PATH.match(value)
+                                                         or not any(c.isspace() for c in value.strip())):
             return _name(value)
         return scrub_paths(value) if "://" not in value else value
     return value
+
+
+def domain_names(config: dict, names: list[str]) -> dict[str, str] | None:
+    """The everyday names of domains A and B, e.g. {"A": "summer", "B": "winter"}, so the page can
+    say "summer → winter" instead of "A → B"; None when nothing tells them.
+
+    From the config's ``domains`` ({"A": ..., "B": ...}) when it has one, else from the first of
+    ``names`` (the model's name, the folder an export came from) written as CycleGAN names datasets
+    and models, ``<A>2<B>`` (summer2winter, horse2zebra)."""
+    given = config.get("domains")
+    if isinstance(given, dict) and all(isinstance(given.get(k), str) and given[k].strip() for k in "AB"):
+        return {k: given[k].strip() for k in "AB"}
+    for name in names:
+        match = _X2Y.match(name or "")
+        if match and match.group(1).lower() != match.group(2).lower():
+            return {"A": match.group(1).lower(), "B": match.group(2).lower()}
+    return None
 
 
 @dataclass
@@ -89,14 +114,29 @@ class ServedModel:
     def by_url_name(self, name: str) -> ServedDirection | None:
         return next((d for d in self.directions.values() if d.url_name == name), None)
 
+    @property
+    def name(self) -> str:
+        return self.source.stem if self.kind == "onnx" else self.source.name
+
+    def domains(self) -> dict[str, str] | None:
+        """Domain names (see :func:`domain_names`), from the config, the model's name or its exports' source."""
+        sources = [s.card.get("source") for s in self.directions.values() if isinstance(s.card.get("source"), str)]
+        return domain_names(self.config, [self.name, *sources])
+
     def describe(self) -> dict:
-        """The public model card: no server paths, only what a client needs and what explains the model."""
+        """The public model card: no server paths, only what a client needs and what explains the model.
+        ``direction_names`` words each direction for people ("summer → winter"), or is None."""
         generators = self.config.get("generators") or {
             get_direction(d).slot: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
+        domains = self.domains()
+        names = {d: f"{domains[get_direction(d).source]} → {domains[get_direction(d).target]}"
+                 for d in self.directions} if domains else None
         return public({
-            "name": self.source.stem if self.kind == "onnx" else self.source.name,
+            "name": self.name,
             "kind": self.kind,
             "directions": list(self.directions),
+            "domains": domains,
+            "direction_names": names,
             "generators": generators,
             "training": self.config.get("training"),
             "description": self.config.get("description"),

@@ -10,6 +10,8 @@ Routes:
 
 Every error is JSON ``{"error": "..."}`` with one line, and never names a server path. The page is
 served with cross-origin isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
+Static files are sent precompressed when the browser accepts it: the web build writes NAME.br and
+NAME.gz beside each compressible file, and :class:`PrecompressedFiles` picks one by Accept-Encoding.
 
 Uploads take a worker-pool place only once their whole body has arrived; until then they are
 bounded per client and in time by :mod:`pocketgan.app.guard` (429 / 503 / 408), so connections
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import io
 import mimetypes
+import os
 import socket
 import threading
 import time
@@ -31,9 +34,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
-from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
+from starlette.responses import Response as StarletteResponse
+from starlette.staticfiles import NotModifiedResponse
 
 from .. import __version__
 from ..devices import resolve_device
@@ -188,6 +193,62 @@ class Translator:
         return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{original[0]}x{original[1]}",
                                 "X-Processed-Size": f"{w}x{h}",
                                 "X-Strength": f"{pipe.strength if strength is None else strength:g}"}
+
+
+# Content-Encoding -> the suffix of the precompressed copy the web build writes, best first
+PRECOMPRESSED = (("br", ".br"), ("gzip", ".gz"))
+
+
+def accepted_encodings(header: str) -> set[str]:
+    """The codings an Accept-Encoding header allows (q=0 means refused; ``*`` allows any)."""
+    allowed: set[str] = set()
+    for part in header.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
+        try:
+            if float(q) <= 0:
+                continue
+        except ValueError:
+            continue
+        if name == "*":
+            allowed.update(coding for coding, _ in PRECOMPRESSED)
+        elif name:
+            allowed.add(name.strip())
+    return allowed
+
+
+class PrecompressedFiles(StaticFiles):
+    """StaticFiles that sends NAME.br or NAME.gz (made at build time, never at request time) in place
+    of NAME when the browser accepts that coding, with Content-Encoding, the type of NAME, and
+    ``Vary: Accept-Encoding`` so caches keep the codings apart. Each coding is its own file, so its
+    ETag and Range requests follow its own bytes."""
+
+    def file_response(self, full_path, stat_result, scope, status_code: int = 200) -> StarletteResponse:
+        """The best precompressed copy of ``full_path`` the browser accepts, else the file itself."""
+        request_headers = Headers(scope=scope)
+        allowed = accepted_encodings(request_headers.get("accept-encoding", ""))
+        media_type = mimetypes.guess_type(str(full_path))[0] or "application/octet-stream"
+        variants = [(coding, f"{full_path}{suffix}") for coding, suffix in PRECOMPRESSED]
+        has_variants = False
+        for coding, path in variants:
+            try:
+                variant_stat = os.stat(path)
+            except OSError:
+                continue
+            has_variants = True
+            if coding in allowed:
+                response = FileResponse(path, status_code=status_code, stat_result=variant_stat, media_type=media_type,
+                                        headers={"Content-Encoding": coding, "Vary": "Accept-Encoding"})
+                return self._maybe_not_modified(response, request_headers)
+        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result, media_type=media_type,
+                                headers={"Vary": "Accept-Encoding"} if has_variants else None)
+        return self._maybe_not_modified(response, request_headers)
+
+    def _maybe_not_modified(self, response: FileResponse, request_headers: Headers) -> StarletteResponse:
+        """304 when the browser's copy (If-None-Match / If-Modified-Since) is this very file."""
+        if self.is_not_modified(response.headers, request_headers):
+            return NotModifiedResponse(response.headers)
+        return response
 
 
 def client_address(request: Request) -> str:
@@ -356,7 +417,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
         return Response(png, media_type="image/png", headers={**headers, "Cache-Control": "no-store"})
 
     if static is not None:
-        app.mount("/", StaticFiles(directory=static, html=True), name="static")
+        app.mount("/", PrecompressedFiles(directory=static, html=True), name="static")
     else:
         @app.get("/", response_class=HTMLResponse)
         async def not_built() -> HTMLResponse:

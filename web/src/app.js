@@ -1,29 +1,40 @@
-// pocketgan web app: pick or shoot a photo, translate it on this device, compare, download.
+// pocketgan web app: pick or shoot a photo, or point the live camera, translate on this device,
+// compare, save.
 //
 // The model card comes from api/model (or the service worker's copy when offline); the ONNX file
-// runs in the browser (runtime.js). If the model cannot run here, the page says so and offers the
-// server's POST api/translate instead.
+// runs in a worker (engine.js, worker.js, runtime.js), so the page never freezes and a long run can
+// be cancelled. If the model cannot run here, the page says so and offers the server's
+// POST api/translate instead.
 
-import { cropRgb, fitSize, isHeif, padRgb, rgbaToRgb, rgbToRgba, sizeText } from "./imaging.js";
-import { loadTranslator } from "./runtime.js";
+import { Cancelled, Engine } from "./engine.js";
+import { blendRgba, fitSize, isHeif, liveSize, sizeText } from "./imaging.js";
 
 window.pocketganStarted = true;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  status: $("status"), take: $("take"), file: $("file"), camera: $("camera"), cameraPanel: $("camera-panel"), video: $("video"),
-  shoot: $("shoot"), cameraStop: $("camera-stop"), direction: $("direction"), maxSide: $("max-side"),
-  onServer: $("on-server"), result: $("result"), compare: $("compare"), before: $("before"), after: $("after"),
-  slider: $("slider"), timing: $("timing"), download: $("download"), modelInfo: $("model-info"),
+  status: $("status"), progress: $("progress"), progressBar: $("progress-bar"), cancel: $("cancel"),
+  take: $("take"), file: $("file"), camera: $("camera"), livePanel: $("live-panel"), liveView: $("live-view"),
+  video: $("video"), fps: $("fps"), snapshot: $("snapshot"), liveOriginal: $("live-original"), liveStop: $("live-stop"),
+  direction: $("direction"), strength: $("strength"), strengthValue: $("strength-value"), maxSide: $("max-side"),
+  liveSize: $("live-size"), onServer: $("on-server"), result: $("result"), compare: $("compare"), before: $("before"),
+  after: $("after"), slider: $("slider"), timing: $("timing"), download: $("download"), engine: $("engine"),
+  modelInfo: $("model-info"),
 };
-const LABELS = { AtoB: "A → B", BtoA: "B → A" };
+const MODEL_CACHE = "pocketgan-models"; // shared with the service worker (sw.js)
+const LIVE_SIDES = [128, 160, 192, 224, 256, 320, 384, 448, 512];
+const LIVE_START = 256;
+const CAMERA_FRAME_MS = 1000 / 30;
 
 let card = null; // api/model
-const translators = new Map(); // direction -> Promise<Translator>
+let engine = null;
+let labels = { AtoB: "A → B", BtoA: "B → A" };
 let current = { name: "photo", direction: "AtoB" }; // what is on screen
+let shown = null; // { before: RGBA, after: RGBA (strength 1) } of the photo on screen, to re-blend
 let generation = 0; // a newer photo makes older results stale
 let lastPhoto = null; // { blob, name } to re-run on option changes
-let stream = null;
+let msPerPixel = 0; // of the last run on this device, for the progress estimate
+let live = null; // the running live session
 
 function setStatus(message, state = "info") {
   ui.status.textContent = message;
@@ -35,6 +46,8 @@ function errorText(e) {
   return (e && (e.message || String(e))) || "unknown error";
 }
 
+const strength = () => Number(ui.strength.value);
+
 // ---------------------------------------------------------------- model
 
 async function fetchCard() {
@@ -43,23 +56,24 @@ async function fetchCard() {
   return response.json();
 }
 
-function translatorFor(direction) {
-  if (!translators.has(direction)) {
-    const promise = loadTranslator(card.models[direction].url);
-    promise.catch(() => translators.delete(direction)); // allow a retry later
-    translators.set(direction, promise);
-  }
-  return translators.get(direction);
+function engineText(t) {
+  const how = t.backend === "WebGPU" ? "WebGPU (the graphics chip)"
+    : `WebAssembly (the processor, ${t.threads} thread${t.threads === 1 ? "" : "s"})`;
+  return `Runs on this device with ${how}.`;
 }
 
 async function prepareDirection(direction) {
   if (ui.onServer.checked) return true;
-  setStatus(`Loading the ${LABELS[direction]} model…`, "loading");
+  setStatus(`Getting the ${labels[direction]} model ready…`, "loading");
   try {
-    const t = await translatorFor(direction);
-    setStatus(`Ready: runs on this device (${t.backend}). Take or choose a photo.`, "ready");
+    const t = await engine.load(direction, card.models[direction].url);
+    ui.engine.textContent = engineText(t);
+    ui.engine.dataset.backend = t.backend;
+    ui.engine.dataset.threads = String(t.threads);
+    setStatus("Ready. Take or choose a photo, or go live.", "ready");
     return true;
   } catch (e) {
+    if (e instanceof Cancelled) return false;
     ui.onServer.checked = true;
     setStatus(`The model could not be loaded on this device (${errorText(e)}). Photos will be translated on the server instead.`, "error");
     return false;
@@ -95,28 +109,43 @@ function drawInput(source, width, height) {
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(source, 0, 0, width, height);
-  return rgbaToRgb(ctx.getImageData(0, 0, width, height).data, width, height);
+  return ctx.getImageData(0, 0, width, height).data;
 }
 
-function drawOutput(rgb, width, height) {
-  ui.after.width = width;
-  ui.after.height = height;
-  ui.after.getContext("2d").putImageData(new ImageData(rgbToRgba(rgb, width, height), width, height), 0, 0);
+/** Draw the photo on screen at the chosen strength (the model's result is kept at strength 1). */
+function drawOutput() {
+  const { width, height } = ui.before;
+  if (ui.after.width !== width || ui.after.height !== height) {
+    ui.after.width = width;
+    ui.after.height = height;
+  }
+  const image = new ImageData(width, height);
+  blendRgba(shown.before, shown.after, strength(), image.data);
+  ui.after.getContext("2d").putImageData(image, 0, 0);
 }
 
-async function translateOnDevice(rgb, width, height, direction) {
-  const t = await translatorFor(direction);
-  const padded = padRgb(rgb, width, height);
-  const out = await t.run(padded.data, padded.width, padded.height);
-  return { rgb: cropRgb(out.rgb, padded.width, width, height), ms: out.ms, where: `on this device (${t.backend})` };
+function clearResult() {
+  shown = null;
+  ui.result.hidden = true;
+  ui.download.disabled = true;
+  ui.after.width = 0; // a stale translation must never be saved or compared
+  ui.timing.textContent = "";
 }
 
-async function translateOnServer(direction) {
+async function translateOnDevice(rgba, width, height, direction) {
+  await engine.load(direction, card.models[direction].url);
+  const out = await engine.run(direction, rgba.slice().buffer, width, height);
+  msPerPixel = out.ms / (width * height);
+  return { rgba: out.rgba, ms: out.ms, where: "on this device" };
+}
+
+async function translateOnServer(direction, signal) {
   const png = await new Promise((resolve) => ui.before.toBlob(resolve, "image/png"));
   const form = new FormData();
   form.append("image", png, "photo.png");
   const start = performance.now();
-  const response = await fetch(`api/translate?direction=${direction}`, { method: "POST", body: form });
+  // strength 1: the page blends, the same rule as on the device, so the slider answers at once
+  const response = await fetch(`api/translate?direction=${direction}&strength=1`, { method: "POST", body: form, signal });
   if (!response.ok) {
     let message = `HTTP ${response.status}`;
     try { message = (await response.json()).error || message; } catch { /* not JSON */ }
@@ -126,13 +155,48 @@ async function translateOnServer(direction) {
   const ms = Number(response.headers.get("X-Inference-Ms")) || performance.now() - start;
   const scratch = new OffscreenCanvas(bitmap.width, bitmap.height).getContext("2d", { willReadFrequently: true });
   scratch.drawImage(bitmap, 0, 0);
-  return { rgb: rgbaToRgb(scratch.getImageData(0, 0, bitmap.width, bitmap.height).data, bitmap.width, bitmap.height),
-           ms, where: "on the server" };
+  return { rgba: scratch.getImageData(0, 0, bitmap.width, bitmap.height).data, ms, where: "on the server" };
+}
+
+let progressTimer = null;
+
+/** The working state: a progress bar (an estimate from the last run's speed) and Cancel. */
+function showProgress(what, pixels) {
+  stopProgress();
+  const start = performance.now();
+  const estimate = msPerPixel * pixels;
+  ui.progress.hidden = false;
+  ui.progressBar.removeAttribute("value"); // indeterminate until there is an estimate
+  const tick = () => {
+    const elapsed = performance.now() - start;
+    if (estimate > 0) ui.progressBar.value = Math.min(0.95, elapsed / estimate);
+    setStatus(`${what}… ${(elapsed / 1000).toFixed(0)} s`, "working");
+  };
+  tick();
+  progressTimer = setInterval(tick, 500);
+}
+
+function stopProgress() {
+  clearInterval(progressTimer);
+  progressTimer = null;
+  ui.progress.hidden = true;
+}
+
+let abortServer = null;
+
+function cancelRun() {
+  generation++; // whatever answers now is stale
+  abortServer?.abort();
+  engine.cancel();
+  clearResult();
+  stopProgress();
+  setStatus("Cancelled. Take or choose a photo.", "cancelled");
 }
 
 async function handlePhoto(blob, name) {
   const mine = ++generation;
   lastPhoto = { blob, name };
+  clearResult();
   const direction = ui.direction.value;
   const maxSide = Number(ui.maxSide.value);
   setStatus(`Reading ${name}…`, "working");
@@ -143,66 +207,235 @@ async function handlePhoto(blob, name) {
     const why = isHeif(blob)
       ? `${name} is a HEIC/HEIF photo, which this browser cannot decode. Share or export it as JPEG (iPhone: Settings › Camera › Formats › Most Compatible).`
       : `${name} could not be decoded: it is not an image this browser can read (corrupt, or an unsupported format).`;
-    setStatus(why, "error");
+    if (mine === generation) setStatus(why, "error");
     return;
   }
+  if (mine !== generation) return;
   const original = { width: source.naturalWidth || source.width, height: source.naturalHeight || source.height };
   const size = fitSize(original.width, original.height, maxSide);
-  const rgb = drawInput(source, size.width, size.height);
+  const before = drawInput(source, size.width, size.height);
   source.close?.();
-  setStatus(`Translating ${sizeText(size.width, size.height)}…`, "working");
+  showProgress(`Translating ${sizeText(size.width, size.height)}`, size.width * size.height);
   try {
-    const out = ui.onServer.checked ? await translateOnServer(direction)
-                                    : await translateOnDevice(rgb, size.width, size.height, direction);
+    let out;
+    if (ui.onServer.checked) {
+      abortServer = new AbortController();
+      out = await translateOnServer(direction, abortServer.signal);
+    } else {
+      out = await translateOnDevice(before, size.width, size.height, direction);
+    }
     if (mine !== generation) return;
-    drawOutput(out.rgb, size.width, size.height);
+    shown = { before, after: out.rgba };
+    drawOutput();
     current = { name: name.replace(/\.[^.]*$/, "") || "photo", direction };
     ui.result.hidden = false;
     ui.download.disabled = false;
     const scaled = size.scaled ? `, downscaled from ${sizeText(original.width, original.height)}` : "";
     ui.timing.textContent = `Inference ${out.ms.toFixed(0)} ms ${out.where} · processed ${sizeText(size.width, size.height)}` +
       ` (original ${sizeText(original.width, original.height)}${scaled})`;
-    setStatus(`Done: ${LABELS[direction]}.`, "done");
+    setStatus(`Done: ${labels[direction]} in ${(out.ms / 1000).toFixed(1)} s.`, "done");
   } catch (e) {
-    if (mine !== generation) return;
+    if (mine !== generation || e instanceof Cancelled || e?.name === "AbortError") return;
+    clearResult();
     setStatus(`Translation failed: ${errorText(e)}`, "error");
+  } finally {
+    if (mine === generation) stopProgress();
   }
 }
 
-// ---------------------------------------------------------------- camera
+// ---------------------------------------------------------------- live camera
 
-async function startCamera() {
+/** The live working size's longer side: the one chosen in the details, or adapted to the speed. */
+function liveSide(session) {
+  return ui.liveSize.value === "auto" ? LIVE_SIDES[session.step] : Number(ui.liveSize.value);
+}
+
+/** Every second: show the frame rate; in automatic mode, a smaller working size below 10 fps and a
+ *  larger one above 24 (a step costs ~1.5x the pixels, so it would still give 15). */
+function liveTick(session) {
+  const now = performance.now();
+  const seconds = (now - session.windowStart) / 1000;
+  if (seconds < 1) return;
+  const fps = session.windowFrames / seconds;
+  session.windowStart = now;
+  session.windowFrames = 0;
+  ui.fps.dataset.fps = fps.toFixed(2);
+  ui.fps.dataset.workers = String(engine.liveWorkers(session.direction));
+  ui.fps.textContent = `${fps.toFixed(1)} fps · ${sizeText(session.width, session.height)}`;
+  session.windows++;
+  if (ui.liveSize.value !== "auto" || session.windows <= 2) return; // the first seconds warm the runtime up
+  if (fps < 10 && session.step > 0) session.step--;
+  else if (fps > 24 && session.step < LIVE_SIDES.length - 1) session.step++;
+}
+
+/** Resolves when the camera has a frame not sent yet, or when a camera frame's time (1/30 s) has
+ *  passed since the last one was sent: a model faster than the camera does not translate the same
+ *  frame twice, and a slower one never waits (requestVideoFrameCallback, which counts presented
+ *  frames, runs late when the page is busy). */
+function nextVideoFrame(session) {
+  const since = performance.now() - session.sentAt;
+  if (session.presented !== session.sent || since >= CAMERA_FRAME_MS) return Promise.resolve();
+  return new Promise((resolve) => {
+    session.wake = resolve;
+    setTimeout(resolve, CAMERA_FRAME_MS - since);
+  });
+}
+
+function countFrames(session) {
+  if (!ui.video.requestVideoFrameCallback) return;
+  const onFrame = () => {
+    session.presented++;
+    session.wake?.();
+    if (session.running) ui.video.requestVideoFrameCallback(onFrame);
+  };
+  ui.video.requestVideoFrameCallback(onFrame);
+}
+
+async function waitVisible() {
+  await new Promise((resolve) => document.addEventListener("visibilitychange", resolve, { once: true }));
+}
+
+/** Show a translated frame: the newest one wins (a frame that arrives after a later one is dropped). */
+function showFrame(session, seq, bitmap) {
+  if (!session.running || seq < session.shownSeq) {
+    bitmap.close();
+    return false;
+  }
+  session.shownSeq = seq;
+  if (session.canvas.width !== bitmap.width) session.canvas.width = bitmap.width;
+  if (session.canvas.height !== bitmap.height) session.canvas.height = bitmap.height;
+  session.view.transferFromImageBitmap(bitmap); // hands the pixels over, no copy
+  return true;
+}
+
+/** Frames go to the worker as bitmaps at the working size, one waiting behind the one it runs, so
+ *  it never waits for the page (while the page grabs the next frame). */
+async function liveLoop(session) {
+  const inFlight = new Set();
+  countFrames(session);
+  while (session.running) {
+    if (document.hidden) {
+      ui.video.pause();
+      session.stream.getVideoTracks().forEach((t) => { t.enabled = false; }); // the camera rests too
+      await waitVisible();
+      session.stream.getVideoTracks().forEach((t) => { t.enabled = true; });
+      if (session.running) await ui.video.play().catch(() => {});
+      session.windowStart = performance.now();
+      session.windowFrames = 0;
+      continue;
+    }
+    if (!engine.canTakeFrame(session.direction)) {
+      await Promise.race([...inFlight, new Promise((resolve) => setTimeout(resolve, 100))]); // or a lane got ready
+      continue;
+    }
+    await nextVideoFrame(session);
+    const { videoWidth, videoHeight } = ui.video;
+    if (!session.running || !videoWidth) continue;
+    session.sent = session.presented;
+    session.sentAt = performance.now();
+    const size = liveSize(videoWidth, videoHeight, liveSide(session));
+    session.width = size.width;
+    session.height = size.height;
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(ui.video, { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: "medium" });
+    } catch (e) {
+      if (session.running) stopLive(`Live translation stopped: the camera gave no picture (${errorText(e)}).`, "error");
+      break; // stopped while the frame was being grabbed
+    }
+    const seq = ++session.seq;
+    const job = engine.frame(session.direction, bitmap, size.width, size.height, strength()).then((out) => {
+      // only frames shown count (stopped: frames still in flight are not; an overtaken one is dropped)
+      if (!showFrame(session, seq, out.bitmap)) return;
+      session.runMs = session.runMs ? 0.9 * session.runMs + 0.1 * out.ms : out.ms; // the model's share of a frame
+      ui.fps.dataset.runMs = session.runMs.toFixed(1);
+      session.frames++;
+      session.windowFrames++;
+      ui.fps.dataset.frames = String(session.frames);
+      liveTick(session);
+    }, (e) => {
+      if (session.running && !(e instanceof Cancelled)) stopLive(`Live translation stopped: ${errorText(e)}`, "error");
+    }).finally(() => inFlight.delete(job));
+    inFlight.add(job);
+  }
+}
+
+async function startLive() {
+  if (live) return;
+  if (ui.onServer.checked) {
+    setStatus("Live translation needs the model on this device; it could not be loaded here. Take or choose a photo instead.", "error");
+    return;
+  }
   if (!navigator.mediaDevices?.getUserMedia) {
     setStatus("A live camera needs a secure (HTTPS) page in this browser; use “Take a photo” or “Choose a photo” instead.", "error");
     return;
   }
+  let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
   } catch (e) {
     const denied = e && (e.name === "NotAllowedError" || e.name === "SecurityError");
     setStatus(denied ? "Camera permission was denied; use “Take a photo” or “Choose a photo” instead."
                      : `No camera available (${errorText(e)}); use “Take a photo” or “Choose a photo” instead.`, "error");
     return;
   }
+  if (progressTimer) cancelRun(); // a photo still translating is no longer wanted
+  generation++;
+  clearResult();
+  const direction = ui.direction.value;
+  const canvas = document.createElement("canvas"); // shows the workers' bitmaps as they are
+  canvas.id = "live-canvas";
+  canvas.setAttribute("aria-label", "live translated camera");
+  ui.liveView.querySelector("#live-canvas")?.remove();
+  ui.liveView.prepend(canvas);
+  live = { running: true, stream, direction, canvas, view: canvas.getContext("bitmaprenderer"), seq: 0, shownSeq: 0,
+           frames: 0, windowFrames: 0, windowStart: performance.now(),
+           step: LIVE_SIDES.indexOf(LIVE_START), width: 0, height: 0, presented: 0, sent: -1, sentAt: 0, windows: 0 };
   ui.video.srcObject = stream;
-  ui.cameraPanel.hidden = false;
-  await ui.video.play().catch(() => {});
+  ui.livePanel.hidden = false;
+  ui.camera.disabled = true;
+  showOriginal(false);
+  ui.fps.textContent = "starting…";
+  ui.fps.dataset.frames = "0";
+  setStatus(`Live: ${labels[direction]}.`, "live");
+  try {
+    await ui.video.play();
+    await engine.startLive(direction);
+  } catch (e) {
+    stopLive(`Live translation could not start: ${errorText(e)}`, "error");
+    return;
+  }
+  liveLoop(live);
 }
 
-function stopCamera() {
-  stream?.getTracks().forEach((t) => t.stop());
-  stream = null;
+/** Stop the camera and the frames; the worker keeps its models for the next photo. */
+function stopLive(message = "Ready. Take or choose a photo, or go live.", state = "ready") {
+  if (!live) return;
+  live.running = false;
+  live.stream.getTracks().forEach((t) => t.stop());
+  live = null;
   ui.video.srcObject = null;
-  ui.cameraPanel.hidden = true;
+  ui.livePanel.hidden = true;
+  ui.camera.disabled = false;
+  ui.fps.dataset.fps = "0";
+  setStatus(message, state);
 }
 
-async function capture() {
+function showOriginal(on) {
+  ui.liveOriginal.setAttribute("aria-pressed", String(on));
+  ui.liveOriginal.textContent = on ? "Show translated" : "Show original";
+  ui.liveView.classList.toggle("original", on);
+}
+
+/** Keep this frame: the full camera frame, translated like a photo (at photo quality). */
+async function snapshot() {
   const { videoWidth: w, videoHeight: h } = ui.video;
-  if (!w || !h) return;
+  if (!live || !w || !h) return;
   const canvas = new OffscreenCanvas(w, h);
   canvas.getContext("2d").drawImage(ui.video, 0, 0);
   const blob = await canvas.convertToBlob({ type: "image/png" });
-  stopCamera();
+  stopLive();
   handlePhoto(blob, "camera.png");
 }
 
@@ -231,40 +464,77 @@ function registerServiceWorker() {
   navigator.serviceWorker.register("sw.js").catch(() => { /* the page works without it, just not offline */ });
 }
 
-async function main() {
-  registerServiceWorker();
-  for (const input of [ui.take, ui.file]) {
-    input.addEventListener("change", () => {
-      const file = input.files[0];
-      if (file) handlePhoto(file, file.name || "photo");
-      input.value = ""; // choosing the same file again still fires "change"
-    });
-  }
-  ui.camera.addEventListener("click", startCamera);
-  ui.cameraStop.addEventListener("click", stopCamera);
-  ui.shoot.addEventListener("click", capture);
-  ui.download.addEventListener("click", download);
-  ui.slider.addEventListener("input", () => ui.compare.style.setProperty("--split", `${ui.slider.value}%`));
-  const rerun = () => lastPhoto && handlePhoto(lastPhoto.blob, lastPhoto.name);
-  ui.maxSide.addEventListener("change", rerun);
-  ui.direction.addEventListener("change", async () => { await prepareDirection(ui.direction.value); rerun(); });
-  ui.onServer.addEventListener("change", async () => { await prepareDirection(ui.direction.value); rerun(); });
+let blendQueued = false;
 
-  try {
-    card = await fetchCard();
-  } catch (e) {
-    setStatus(`Could not get the model description from the server (${errorText(e)}). Check the connection and reload.`, "error");
-    return;
-  }
-  ui.direction.replaceChildren(...card.directions.map((d) => new Option(LABELS[d] || d, d)));
+function onStrength() {
+  ui.strengthValue.textContent = `${Math.round(strength() * 100)}%`;
+  if (!shown || blendQueued) return; // live frames pick the value up themselves
+  blendQueued = true;
+  requestAnimationFrame(() => {
+    blendQueued = false;
+    if (shown) drawOutput();
+  });
+}
+
+function applyCard() {
+  labels = { ...labels, ...(card.direction_names || {}) };
+  ui.direction.replaceChildren(...card.directions.map((d) => new Option(labels[d] || d, d)));
   ui.direction.disabled = card.directions.length < 2;
   const preset = String(card.max_side ?? 1024);
   if (![...ui.maxSide.options].some((o) => o.value === preset)) {
     ui.maxSide.add(new Option(preset === "0" ? "full size" : `${preset} px`, preset), 0);
   }
   ui.maxSide.value = preset;
+  if (card.max_strength) ui.strength.max = String(card.max_strength);
+  if (card.strength !== undefined) ui.strength.value = String(card.strength);
+  onStrength();
   ui.modelInfo.textContent = describe(card);
+}
+
+function wire() {
+  for (const input of [ui.take, ui.file]) {
+    input.addEventListener("change", () => {
+      const file = input.files[0];
+      if (file) {
+        stopLive();
+        handlePhoto(file, file.name || "photo");
+      }
+      input.value = ""; // choosing the same file again still fires "change"
+    });
+  }
+  ui.camera.addEventListener("click", startLive);
+  ui.liveStop.addEventListener("click", () => stopLive());
+  ui.liveOriginal.addEventListener("click", () => showOriginal(ui.liveOriginal.getAttribute("aria-pressed") !== "true"));
+  ui.snapshot.addEventListener("click", snapshot);
+  ui.cancel.addEventListener("click", cancelRun);
+  ui.download.addEventListener("click", download);
+  ui.strength.addEventListener("input", onStrength);
+  ui.slider.addEventListener("input", () => ui.compare.style.setProperty("--split", `${ui.slider.value}%`));
+  const rerun = () => lastPhoto && !live && handlePhoto(lastPhoto.blob, lastPhoto.name);
+  ui.maxSide.addEventListener("change", rerun);
+  ui.direction.addEventListener("change", async () => {
+    const wasLive = Boolean(live);
+    stopLive();
+    await prepareDirection(ui.direction.value);
+    if (wasLive) startLive();
+    else rerun();
+  });
+  ui.onServer.addEventListener("change", async () => { await prepareDirection(ui.direction.value); rerun(); });
+}
+
+async function main() {
+  wire();
+  try {
+    card = await fetchCard();
+  } catch (e) {
+    setStatus(`Could not get the model description from the server (${errorText(e)}). Check the connection and reload.`, "error");
+    return;
+  }
+  const query = new URLSearchParams(location.search); // ?threads=N&workers=N: for measuring
+  engine = new Engine(MODEL_CACHE, { threads: Number(query.get("threads")) || 0, liveWorkers: Number(query.get("workers")) || 0 });
+  applyCard();
   await prepareDirection(ui.direction.value);
+  registerServiceWorker(); // after the model: it then finds the runtime and model cached, not downloading them again
 }
 
 main().catch((e) => setStatus(`The app failed to start: ${errorText(e)}`, "error"));

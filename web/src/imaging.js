@@ -15,29 +15,6 @@ export function fitSize(width, height, maxSide) {
   return { width: Math.max(1, Math.round(width * s)), height: Math.max(1, Math.round(height * s)), scaled: true };
 }
 
-/** Canvas RGBA bytes -> packed RGB bytes (alpha is dropped: the canvas was filled white before drawing). */
-export function rgbaToRgb(rgba, width, height) {
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
-    rgb[i] = rgba[j];
-    rgb[i + 1] = rgba[j + 1];
-    rgb[i + 2] = rgba[j + 2];
-  }
-  return rgb;
-}
-
-/** Packed RGB bytes -> opaque RGBA bytes for ImageData. */
-export function rgbToRgba(rgb, width, height) {
-  const rgba = new Uint8ClampedArray(width * height * 4);
-  for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) {
-    rgba[j] = rgb[i];
-    rgba[j + 1] = rgb[i + 1];
-    rgba[j + 2] = rgb[i + 2];
-    rgba[j + 3] = 255;
-  }
-  return rgba;
-}
-
 /** Padded size for `width`×`height`: the next multiple of 4, at least 16 px. */
 export function paddedSize(width, height) {
   const up = (v) => Math.max(v + ((SIZE_MULTIPLE - (v % SIZE_MULTIPLE)) % SIZE_MULTIPLE), MIN_SIDE);
@@ -51,34 +28,73 @@ function sourceIndex(i, n, reflect) {
   return reflect ? 2 * (n - 1) - i : n - 1;
 }
 
-/** Pad packed RGB on the right and bottom to `paddedSize`; returns { data, width, height }. */
-export function padRgb(rgb, width, height) {
+/** Canvas RGBA bytes -> the network's input in one pass: packed RGB, padded on the right and bottom
+ *  to `paddedSize` (alpha dropped: the canvas was filled white before drawing). Returns
+ *  { data, width, height }. One pass and one buffer, since this runs for every live frame. */
+export function rgbaToPaddedRgb(rgba, width, height) {
   const out = paddedSize(width, height);
-  if (out.width === width && out.height === height) return { data: rgb, width, height };
   // reflect needs the pad to be shorter than the side, as in the Python pipeline
   const reflect = out.width - width < width && out.height - height < height;
   const data = new Uint8Array(out.width * out.height * 3);
+  let d = 0;
   for (let y = 0; y < out.height; y++) {
-    const sy = sourceIndex(y, height, reflect);
-    for (let x = 0; x < out.width; x++) {
-      const s = (sy * width + sourceIndex(x, width, reflect)) * 3;
-      const d = (y * out.width + x) * 3;
-      data[d] = rgb[s];
-      data[d + 1] = rgb[s + 1];
-      data[d + 2] = rgb[s + 2];
+    const row = sourceIndex(y, height, reflect) * width;
+    for (let x = 0; x < width; x++, d += 3) {
+      const s = (row + x) * 4;
+      data[d] = rgba[s];
+      data[d + 1] = rgba[s + 1];
+      data[d + 2] = rgba[s + 2];
+    }
+    for (let x = width; x < out.width; x++, d += 3) {
+      const s = (row + sourceIndex(x, width, reflect)) * 4;
+      data[d] = rgba[s];
+      data[d + 1] = rgba[s + 1];
+      data[d + 2] = rgba[s + 2];
     }
   }
   return { data, width: out.width, height: out.height };
 }
 
-/** Top-left `width`×`height` of a packed RGB image `fullWidth` wide. */
-export function cropRgb(rgb, fullWidth, width, height) {
-  if (fullWidth === width && rgb.length === width * height * 3) return rgb;
-  const out = new Uint8Array(width * height * 3);
+/** The network's packed RGB output (`fullWidth` wide, padded) -> opaque RGBA of its top-left
+ *  `width`×`height`, in one pass (`out`: an RGBA buffer to fill, e.g. an ImageData's). */
+export function paddedRgbToRgba(rgb, fullWidth, width, height, out = new Uint8ClampedArray(width * height * 4)) {
+  let d = 0;
   for (let y = 0; y < height; y++) {
-    out.set(rgb.subarray(y * fullWidth * 3, (y * fullWidth + width) * 3), y * width * 3);
+    let s = y * fullWidth * 3;
+    for (let x = 0; x < width; x++, s += 3, d += 4) {
+      out[d] = rgb[s];
+      out[d + 1] = rgb[s + 1];
+      out[d + 2] = rgb[s + 2];
+      out[d + 3] = 255;
+    }
   }
   return out;
+}
+
+/** The strength rule of pocketgan's exported files (see pocketgan/inference/runners.py): the
+ *  translation `after` blended with the photo `before` (both RGBA), `clamp(x + s·(y − x))`, into
+ *  `out`. s = 1 is the model as trained, 0 the photo, above 1 exaggerates. For a residual model
+ *  (y = clamp(x + change)) this scales its change, except where its own clamp cut the change off. */
+export function blendRgba(before, after, s, out = new Uint8ClampedArray(after.length)) {
+  if (s === 1) {
+    out.set(after);
+    return out;
+  }
+  for (let i = 0; i < after.length; i += 4) {
+    out[i] = before[i] + s * (after[i] - before[i]); // Uint8ClampedArray rounds and clamps
+    out[i + 1] = before[i + 1] + s * (after[i + 1] - before[i + 1]);
+    out[i + 2] = before[i + 2] + s * (after[i + 2] - before[i + 2]);
+    out[i + 3] = 255;
+  }
+  return out;
+}
+
+/** Live working size: the frame scaled so its longer side is `side`, both sides multiples of 4
+ *  (the network's stride: no padding, no crop per frame). */
+export function liveSize(width, height, side) {
+  const s = Math.min(1, side / Math.max(width, height));
+  const snap = (v) => Math.max(MIN_SIDE, Math.round((v * s) / SIZE_MULTIPLE) * SIZE_MULTIPLE);
+  return { width: snap(width), height: snap(height) };
 }
 
 const HEIF = /\.(heic|heif)$/i;

@@ -1,16 +1,21 @@
 // Service worker: makes the app installable and usable offline after the first visit.
 //
-// Install caches the app shell, the WebAssembly runtime of onnxruntime-web and the model files named
-// by api/model. Everything the app fetches later (the WebGPU runtime on devices that use it) is
-// cached on first use. Model files have content-addressed URLs and static files change only with a
-// new build, whose different BUILD.version replaces this worker and its caches.
+// Install caches the app shell, the onnxruntime-web scripts and the model files named by
+// api/model. The WebAssembly binaries are not downloaded here: the page's inference worker fetches
+// the one it runs once and puts it in the runtime cache (runtime.js), where this worker finds it, so
+// a first visit downloads it once. The page registers this worker after its model is loaded, so the
+// model is found in the model cache too. Everything else the app fetches later is cached on first
+// use. Model files have content-addressed URLs and static files change only with a new build, whose
+// different BUILD.version replaces this worker and its caches.
 
-// `npm run build` replaces the object below with the build's version and file lists.
-const BUILD = /*BUILD*/ { version: "dev", shell: ["./", "index.html"], wasm: [] };
+// `npm run build` replaces the object below with the build's version, onnxruntime-web version and file lists.
+const BUILD = /*BUILD*/ { version: "dev", ort: "dev", shell: ["./", "index.html"], wasm: [] };
 
 const APP_CACHE = `pocketgan-app-${BUILD.version}`;
+const RUNTIME_CACHE = `pocketgan-ort-${BUILD.ort}`; // filled by the page (runtime.js names it the same way)
 const MODEL_CACHE = "pocketgan-models";
 const API_CACHE = "pocketgan-api";
+const OURS = [APP_CACHE, RUNTIME_CACHE, MODEL_CACHE, API_CACHE];
 
 async function cacheModels() {
   const response = await fetch("api/model", { cache: "no-cache" });
@@ -28,7 +33,7 @@ async function cacheModels() {
 self.addEventListener("install", (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(APP_CACHE);
-    await cache.addAll([...BUILD.shell, ...BUILD.wasm]);
+    await cache.addAll([...BUILD.shell, ...BUILD.wasm.filter((path) => !path.endsWith(".wasm"))]);
     try {
       await cacheModels();
     } catch {
@@ -41,17 +46,16 @@ self.addEventListener("install", (event) => {
 self.addEventListener("activate", (event) => {
   event.waitUntil((async () => {
     const names = await caches.keys();
-    await Promise.all(names.filter((n) => n.startsWith("pocketgan-app-") && n !== APP_CACHE).map((n) => caches.delete(n)));
+    await Promise.all(names.filter((n) => n.startsWith("pocketgan-") && !OURS.includes(n)).map((n) => caches.delete(n)));
     await self.clients.claim();
   })());
 });
 
 async function cacheFirst(request, cacheName) {
-  const cache = await caches.open(cacheName);
-  const hit = await cache.match(request, { ignoreSearch: true });
+  const hit = await caches.match(request, { ignoreSearch: true }); // any of our caches (the runtime's too)
   if (hit) return hit;
   const response = await fetch(request);
-  if (response.ok) await cache.put(request, response.clone());
+  if (response.ok) await (await caches.open(cacheName)).put(request, response.clone());
   return response;
 }
 

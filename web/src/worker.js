@@ -1,0 +1,83 @@
+// The inference worker: every model run happens here, so the page stays responsive (a 1024 px
+// photo takes seconds on a phone) and can be cancelled by ending this worker.
+//
+// Messages in (each with an `id`, answered by { id, ok, ... } or { id, ok: false, error }):
+//   load  { direction, url, modelCache, threads } -> { backend, threads }
+//   run   { direction, rgba, width, height }      -> { rgba, ms }   photo: RGBA in, translated RGBA out
+//   frame { direction, bitmap, width, height, strength } -> { bitmap, ms }  one live frame in and out
+// Pixel buffers and bitmaps are transferred, never copied.
+
+import { blendRgba, paddedRgbToRgba, rgbaToPaddedRgb } from "./imaging.js";
+import { loadTranslator } from "./runtime.js";
+
+const translators = new Map(); // direction -> Promise<Translator>
+const live = { scratch: null, scratchCtx: null, out: null, outCtx: null, after: null, shown: null }; // reused every frame
+
+function translatorFor(direction, url, modelCache, threads) {
+  if (!translators.has(direction)) {
+    if (!url) throw new Error(`the ${direction} model is not loaded`);
+    const promise = loadTranslator(url, modelCache, threads);
+    promise.catch(() => translators.delete(direction)); // allow a retry later
+    translators.set(direction, promise);
+  }
+  return translators.get(direction);
+}
+
+/** RGBA (canvas bytes) in, translated RGBA out: pad, run, crop, without extra copies. */
+async function translateRgba(direction, rgba, width, height) {
+  const t = await translatorFor(direction);
+  const padded = rgbaToPaddedRgb(rgba, width, height);
+  const out = await t.run(padded.data, padded.width, padded.height);
+  return { rgba: paddedRgbToRgba(out.rgb, padded.width, width, height), ms: out.ms };
+}
+
+function liveBuffers(width, height) {
+  if (!live.scratch || live.scratch.width !== width || live.scratch.height !== height) {
+    live.scratch = new OffscreenCanvas(width, height);
+    live.scratchCtx = live.scratch.getContext("2d", { willReadFrequently: true });
+    live.out = new OffscreenCanvas(width, height);
+    live.outCtx = live.out.getContext("2d");
+    live.after = new ImageData(width, height);
+    live.shown = new ImageData(width, height);
+  }
+}
+
+/** One live frame: the camera bitmap (already at the working size) translated, at `strength`,
+ *  into a new bitmap that the page shows without copying it. */
+async function liveFrame({ direction, bitmap, width, height, strength }) {
+  liveBuffers(width, height);
+  live.scratchCtx.drawImage(bitmap, 0, 0, width, height);
+  bitmap.close();
+  const before = live.scratchCtx.getImageData(0, 0, width, height).data;
+  const t = await translatorFor(direction);
+  const input = rgbaToPaddedRgb(before, width, height); // live sizes are multiples of 4: no padding
+  const out = await t.run(input.data, input.width, input.height);
+  liveBuffers(width, height); // a frame of another size may have come in meanwhile
+  paddedRgbToRgba(out.rgb, input.width, width, height, live.after.data);
+  blendRgba(before, live.after.data, strength, live.shown.data);
+  live.outCtx.putImageData(live.shown, 0, 0);
+  const frame = live.out.transferToImageBitmap();
+  return { result: { bitmap: frame, ms: out.ms }, transfer: [frame] };
+}
+
+const handlers = {
+  async load({ direction, url, modelCache, threads }) {
+    const t = await translatorFor(direction, url, modelCache, threads);
+    return { backend: t.backend, threads: t.threads };
+  },
+  async run({ direction, rgba, width, height }) {
+    const out = await translateRgba(direction, new Uint8ClampedArray(rgba), width, height);
+    return { result: { rgba: out.rgba.buffer, ms: out.ms }, transfer: [out.rgba.buffer] };
+  },
+  frame: liveFrame,
+};
+
+self.onmessage = async ({ data }) => {
+  try {
+    const answer = await handlers[data.type](data);
+    const { result = answer, transfer = [] } = answer.transfer ? answer : { result: answer };
+    self.postMessage({ id: data.id, ok: true, ...result }, transfer);
+  } catch (e) {
+    self.postMessage({ id: data.id, ok: false, error: (e && (e.message || String(e))) || "unknown error" });
+  }
+};
