@@ -60,6 +60,13 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "lambda3": ("cyclegan", TODAY | {"lambda_A": 3.0, "lambda_B": 3.0}),
     "gan_x5": ("cyclegan", TODAY | {"lambda_gan": 5.0}),
     "no_identity": ("cyclegan", TODAY | {"lambda_identity": 0.0}),
+    # against the identity attractor: the identity term is an L1 penalty on a residual generator's
+    # change itself (a lasso dead zone around "do nothing"); drop it, push the adversarial term
+    "gan2_no_identity": ("cyclegan", TODAY | {"lambda_identity": 0.0, "lambda_gan": 2.0}),
+    "small_d_no_identity": ("cyclegan", TODAY | {"ndf": 32, "netD": "n_layers", "n_layers_D": 2,
+                                                 "lambda_identity": 0.0}),
+    # the ordinary Tanh output (starts from noise, not from the identity)
+    "plain": ("cyclegan", TODAY | {"residual": False}),
 }
 
 
@@ -102,7 +109,9 @@ def train_for(trainer: Trainer, cpu_seconds: float, chunk: int) -> tuple[float, 
     return used, per_step
 
 
-def run_candidate(name: str, args: argparse.Namespace, evaluator: SubsetEvaluator) -> dict:
+def run_candidate(name: str, args: argparse.Namespace, evaluator: SubsetEvaluator, save) -> dict:
+    """Train and evaluate one candidate; ``save(result)`` after every budget point, so a stopped
+    benchmark keeps the points it measured (marked ``"complete": false``)."""
     objective, recipe = CANDIDATES[name]
     one_sided = objective in ("cut", "fastcut")
     runs = {}
@@ -126,6 +135,8 @@ def run_candidate(name: str, args: argparse.Namespace, evaluator: SubsetEvaluato
         print(f"  {name} at {minutes:g} CPU-min ({steps} steps): " + "; ".join(
             f"{d} KID {result[d]['kid_x1000']:.2f} change {result[d]['mean_change']:.1f}" for d in DIRECTIONS
             if d in result), flush=True)
+        save({"objective": objective, "recipe": recipe, "points": points, "s_per_step": statistics.median(step_s),
+              "complete": len(points) == len(args.evals)})
     return {"objective": objective, "recipe": recipe, "points": points, "s_per_step": statistics.median(step_s)}
 
 
@@ -179,10 +190,14 @@ def main() -> int:
     if (out / "results.json").is_file():  # candidates measured by an earlier run into OUT are kept
         results = json.loads((out / "results.json").read_text())["candidates"]
         print(f"# keeping the earlier results of {', '.join(results)} in {out / 'results.json'}")
+    def save(name: str, result: dict) -> None:
+        results[name] = result
+        tmp = out / "results.json.tmp"
+        tmp.write_text(json.dumps({"args": vars(args), "do_nothing": baseline, "candidates": results}, indent=2))
+        tmp.replace(out / "results.json")
+
     for name in args.candidates:
-        results[name] = run_candidate(name, args, evaluator)
-        (out / "results.json").write_text(json.dumps({"args": vars(args), "do_nothing": baseline,
-                                                       "candidates": results}, indent=2))
+        save(name, run_candidate(name, args, evaluator, lambda r, name=name: save(name, r)))
     report(results, baseline, out)
     return 0
 
@@ -194,8 +209,11 @@ def report(results: dict, baseline: dict, out: Path) -> None:
         f"{baseline[d]['kid_x1000']:>9.2f} {baseline[d]['fid']:>9.1f} {0:>7.1f}" for d in DIRECTIONS))
     for name, r in results.items():
         for pt in r["points"]:
-            print(f"{name:<20} {pt['cpu_minutes']:>7g} {pt['steps']:>6} {r['s_per_step']:>7.3f}  " + "  ".join(
+            label = name if r.get("complete", True) else name + "*"
+            print(f"{label:<20} {pt['cpu_minutes']:>7g} {pt['steps']:>6} {r['s_per_step']:>7.3f}  " + "  ".join(
                 f"{pt[d]['kid_x1000']:>9.2f} {pt[d]['fid']:>9.1f} {pt[d]['mean_change']:>7.1f}" for d in DIRECTIONS))
+    if not all(r.get("complete", True) for r in results.values()):
+        print("# * stopped before its last budget point")
     plot(results, baseline, out / "time_to_quality.png")
     print(f"# wrote {out / 'results.json'} and {out / 'time_to_quality.png'}")
 

@@ -32,6 +32,9 @@ def scores(eval_json: Path) -> dict:
                     "do_nothing": {"kid_x1000": round(r["do_nothing"]["kid_x1000"], 2),
                                    "kid_x1000_std": round(r["do_nothing"]["kid_x1000_std"], 2),
                                    "fid": round(r["do_nothing"]["fid"], 2)}}
+        if "change" in r:  # how visible the translation is (mean |translated - photo| on 0..255)
+            out[key]["change"] = {"mean_abs": round(r["change"]["mean_abs"], 1),
+                                  "over_10": round(r["change"]["over_10"], 3)}
     return out
 
 
@@ -44,6 +47,8 @@ def main() -> int:
     p.add_argument("--hardware", required=True)
     p.add_argument("--description", required=True)
     p.add_argument("--notes", default="", help="extra sentence(s) for the card")
+    p.add_argument("--command", default="", help="the `pocketgan train` command line that made the run")
+    p.add_argument("--domains", default="", help="A,B: what users call the two domains (e.g. summer,winter)")
     args = p.parse_args()
 
     config = read_model_config(args.run)
@@ -69,6 +74,11 @@ def main() -> int:
         "evaluation": scores(args.eval),
         "notes": args.notes,
     }
+    if args.command:
+        card["command"] = args.command
+    if args.domains:
+        a, b = (x.strip() for x in args.domains.split(","))
+        config["domains"] = {"A": a, "B": b}
     config["description"] = args.description
     config["model_card"] = card
     config.pop("training", None)  # run-folder bookkeeping; the card says it for users
@@ -77,12 +87,16 @@ def main() -> int:
     lines = [f"# {args.name} (bundled with pocketgan)", "", args.description, "",
              f"- Data: {card['data']}", f"- Training: {card['steps']} steps, batch {card['batch_size']}, "
              f"{card['image_size']}; {card['train_minutes']} min on {card['hardware']}", f"- Objective: {card['objective']}",
-             "", "| direction | test images | KID×1000 translated | KID×1000 do nothing | FID translated | FID do nothing |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             *([f"- Command: `{card['command']}`"] if args.command else []),
+             "", "| direction | test images | KID×1000 translated | KID×1000 do nothing | FID translated | FID do nothing "
+             "| mean change /255 | values moved > 10 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key, s in card["evaluation"].items():
-        tr, dn = s["translated"], s["do_nothing"]
+        tr, dn, ch = s["translated"], s["do_nothing"], s.get("change", {})
+        moved = f"{100 * ch['over_10']:.0f}%" if ch else "?"
         lines.append(f"| {key} | {s['test_images']} | {tr['kid_x1000']} ± {tr['kid_x1000_std']} | "
-                     f"{dn['kid_x1000']} ± {dn['kid_x1000_std']} | {tr['fid']} | {dn['fid']} |")
+                     f"{dn['kid_x1000']} ± {dn['kid_x1000_std']} | {tr['fid']} | {dn['fid']} | "
+                     f"{ch.get('mean_abs', '?')} | {moved} |")
     if args.notes:
         lines += ["", args.notes]
     atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())

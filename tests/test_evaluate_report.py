@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pocketgan.cli import main
-from pocketgan.evaluation.evaluate import evaluate
+from pocketgan.evaluation.evaluate import evaluate, photo_change
 from pocketgan.evaluation.inception import InceptionUnavailable, locate_inception_file
 from pocketgan.models import create_generator
 from pocketgan.models.pretrained import ModelFolderError, save_pretrained
@@ -26,6 +26,22 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+def test_photo_change_says_how_visible_a_translation_is():
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    photo = rng.integers(30, 200, (16, 24, 3), dtype=np.uint8)
+    moved = photo.copy()
+    moved[:8] += 20  # the top half moves by 20 levels, the rest stays
+    src, out = Image.fromarray(photo), Image.fromarray(moved)
+    assert photo_change([src], [src]) == {"mean_abs": 0.0, "over_10": 0.0}
+    c = photo_change([src, src], [out, src])
+    assert c["mean_abs"] == pytest.approx(5.0) and c["over_10"] == pytest.approx(0.25)
+    # a greyscale input is compared as the RGB image the translator saw
+    grey = Image.fromarray(photo[..., 0])
+    assert photo_change([grey], [grey.convert("RGB")])["mean_abs"] == 0.0
+
+
 @pytest.mark.slow
 @needs_inception
 def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, capsys):
@@ -42,6 +58,7 @@ def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, c
     r = saved["AtoB/clean"]
     assert r["n_source"] == 4 and r["n_target"] == 4 and r["translated"]["fid"] > 0
     assert 0 <= r["cycle"]["l1"] <= 1 and r["seconds"]["total"] > 0
+    assert r["change"]["mean_abs"] > 0 and "change of the photo" in out  # an untrained net changes the photo
     # the do-nothing figures of the two directions compare the same two sets
     assert saved["BtoA/clean"]["do_nothing"]["fid"] == pytest.approx(r["do_nothing"]["fid"], rel=1e-6)
     # features of real images are cached: the second run computes only the translated ones

@@ -116,7 +116,8 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
               "convention": mode, "n_source": len(originals), "n_target": len(target_images), "max_side": max_side,
               "translated": quality(f_fake, f_target, kid_subset),
-              "do_nothing": quality(f_source, f_target, kid_subset)}
+              "do_nothing": quality(f_source, f_target, kid_subset),
+              "change": photo_change(originals, fakes)}
     if paired:  # the true target of every input is known: score each translation against it
         result["translated"].update(paired_scores(fakes, target_images))
         result["do_nothing"].update(paired_scores(originals, target_images))
@@ -129,6 +130,16 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     result["seconds"] = {"translate": round(t_translate, 2), "features": round(t_features, 2),
                          "total": round(time.perf_counter() - t_start, 2)}
     return result
+
+
+def photo_change(inputs: list[Image.Image], outputs: list[Image.Image], visible: int = 10) -> dict:
+    """How much the translation changes the photo, on the 0..255 scale: the mean absolute change
+    and the fraction of pixel values moved by more than ``visible`` levels. KID can improve while
+    a photo barely changes; these say whether a user will see the translation at all."""
+    diffs = [np.abs(np.asarray(o, np.int16) - np.asarray(i.convert("RGB"), np.int16))
+             for i, o in zip(inputs, outputs)]
+    return {"mean_abs": round(float(np.mean([d.mean() for d in diffs])), 3),
+            f"over_{visible}": round(float(np.mean([(d > visible).mean() for d in diffs])), 4)}
 
 
 def paired_scores(outputs: list[Image.Image], targets: list[Image.Image]) -> dict:
@@ -148,6 +159,10 @@ def format_result(r: dict) -> str:
         q = r[name]
         lines.append(f"{name.replace('_', ' '):14} {q['kid_x1000']:>9.2f} ± {q['kid_x1000_std']:<5.2f} {q['fid']:>8.2f}"
                      + (f" {q['psnr']:>7.2f} {q['ssim']:>6.3f} {q['l1']:>7.4f}" if paired else ""))
+    if "change" in r:
+        c = r["change"]
+        lines.append(f"change of the photo: mean {c['mean_abs']:.1f}/255, {100 * c['over_10']:.0f}% of pixel values "
+                     "moved by more than 10 levels")
     if "cycle" in r:
         lines.append(f"cycle reconstruction: L1 {r['cycle']['l1']:.4f}, PSNR {r['cycle']['psnr']:.2f} dB")
     s = r["seconds"]
