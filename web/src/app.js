@@ -9,6 +9,10 @@
 import { Cancelled, Engine } from "./engine.js";
 import { blendRgba, fitSize, isHeif, liveSize, sizeText } from "./imaging.js";
 
+// A photo larger than the working size ("max side") comes back at its own size: a residual model's
+// change is upsampled (bilinear) and added to the full-size photo, any other result is upscaled
+// (imaging.js composeFull, in the worker); the strength slider then re-composes there.
+
 window.pocketganStarted = true;
 
 const $ = (id) => document.getElementById(id);
@@ -18,7 +22,7 @@ const ui = {
   video: $("video"), fps: $("fps"), snapshot: $("snapshot"), liveOriginal: $("live-original"), liveStop: $("live-stop"),
   direction: $("direction"), strength: $("strength"), strengthValue: $("strength-value"), maxSide: $("max-side"),
   liveSize: $("live-size"), onServer: $("on-server"), result: $("result"), compare: $("compare"), before: $("before"),
-  after: $("after"), slider: $("slider"), timing: $("timing"), download: $("download"), engine: $("engine"),
+  after: $("after"), slider: $("slider"), timing: $("timing"), download: $("download"), share: $("share"), engine: $("engine"),
   modelInfo: $("model-info"),
 };
 const MODEL_CACHE = "pocketgan-models"; // shared with the service worker (sw.js)
@@ -29,8 +33,10 @@ const CAMERA_FRAME_MS = 1000 / 30;
 let card = null; // api/model
 let engine = null;
 let labels = { AtoB: "A → B", BtoA: "B → A" };
-let current = { name: "photo", direction: "AtoB" }; // what is on screen
-let shown = null; // { before: RGBA, after: RGBA (strength 1) } of the photo on screen, to re-blend
+let current = { name: "photo", direction: "AtoB", jpeg: false }; // what is on screen
+// the photo on screen: { before, after: RGBA at the working size (after at strength 1), full: null, or
+// { width, height } when the worker composes the full-size result }
+let shown = null;
 let generation = 0; // a newer photo makes older results stale
 let lastPhoto = null; // { blob, name } to re-run on option changes
 let msPerPixel = 0; // of the last run on this device, for the progress estimate
@@ -93,27 +99,82 @@ async function decode(blob) {
       const img = new Image();
       img.src = url;
       await img.decode();
-      return img;
+      return await createImageBitmap(img);
     } finally {
       URL.revokeObjectURL(url);
     }
   }
 }
 
-function drawInput(source, width, height) {
-  ui.before.width = width;
-  ui.before.height = height;
-  const ctx = ui.before.getContext("2d", { willReadFrequently: true });
-  ctx.fillStyle = "#fff"; // transparency over white, like pocketgan's load_image
+/** Draw `source` on `canvas` at `width`×`height` (transparency over white, like pocketgan's
+ *  load_image) and return the context. */
+function paint(canvas, source, width, height) {
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height);
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(source, 0, 0, width, height);
-  return ctx.getImageData(0, 0, width, height).data;
+  return ctx;
+}
+
+/** The network's input: `source` at the working size on `canvas`, as RGBA. */
+function drawInput(source, width, height, canvas = ui.before) {
+  return paint(canvas, source, width, height).getImageData(0, 0, width, height).data;
+}
+
+/** True when the model of `direction` predicts a change to the photo (a residual mobile generator,
+ *  as /api/model's generators say): its change is applied to the full-size photo. */
+function isResidual(direction) {
+  const g = card?.generators?.[direction === "BtoA" ? "G_B" : "G_A"];
+  return Boolean(g && g.residual && /^mobile_resnet/.test(g.name || ""));
+}
+
+/** Show a full-size result from the worker (no copy: the ImageData wraps the buffer). */
+function showFull(out, s) {
+  if (ui.after.width !== out.width || ui.after.height !== out.height) {
+    ui.after.width = out.width;
+    ui.after.height = out.height;
+  }
+  ui.after.getContext("2d").putImageData(new ImageData(out.rgba, out.width, out.height), 0, 0);
+  ui.after.dataset.strength = String(s);
+}
+
+let composing = false; // a full-size re-compose is in flight
+let composeAgain = false; // the slider moved meanwhile
+
+/** The full-size result at the slider's strength, computed in the worker; moves of the slider
+ *  while it runs are coalesced into one more run with the latest value. */
+async function recompose() {
+  if (composing) {
+    composeAgain = true;
+    return;
+  }
+  composing = true;
+  const mine = generation;
+  try {
+    do {
+      composeAgain = false;
+      const s = strength();
+      const out = await engine.compose(s);
+      if (mine !== generation || !shown) return;
+      showFull(out, s);
+    } while (composeAgain);
+  } catch (e) {
+    if (mine === generation && !(e instanceof Cancelled)) setStatus(`Could not apply the strength: ${errorText(e)}`, "error");
+  } finally {
+    composing = false;
+  }
 }
 
 /** Draw the photo on screen at the chosen strength (the model's result is kept at strength 1). */
 function drawOutput() {
+  if (shown.full) {
+    recompose();
+    return;
+  }
   const { width, height } = ui.before;
   if (ui.after.width !== width || ui.after.height !== height) {
     ui.after.width = width;
@@ -122,14 +183,20 @@ function drawOutput() {
   const image = new ImageData(width, height);
   blendRgba(shown.before, shown.after, strength(), image.data);
   ui.after.getContext("2d").putImageData(image, 0, 0);
+  ui.after.dataset.strength = String(strength());
 }
 
 function clearResult() {
+  const hadFull = Boolean(shown?.full);
   shown = null;
+  window.pocketganWorking = null;
   ui.result.hidden = true;
   ui.download.disabled = true;
+  ui.share.disabled = true;
   ui.after.width = 0; // a stale translation must never be saved or compared
+  ui.before.width = 0; // nor a full-size photo kept in memory
   ui.timing.textContent = "";
+  if (hadFull) engine?.forget();
 }
 
 async function translateOnDevice(rgba, width, height, direction) {
@@ -139,8 +206,14 @@ async function translateOnDevice(rgba, width, height, direction) {
   return { rgba: out.rgba, ms: out.ms, where: "on this device" };
 }
 
-async function translateOnServer(direction, signal) {
-  const png = await new Promise((resolve) => ui.before.toBlob(resolve, "image/png"));
+/** A canvas (on screen or offscreen) as an encoded image. */
+function canvasBlob(canvas, type = "image/png", quality = undefined) {
+  if (canvas.convertToBlob) return canvas.convertToBlob({ type, quality });
+  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("the picture could not be encoded"))), type, quality));
+}
+
+async function translateOnServer(direction, signal, input = ui.before) {
+  const png = await canvasBlob(input, "image/png");
   const form = new FormData();
   form.append("image", png, "photo.png");
   const start = performance.now();
@@ -210,37 +283,73 @@ async function handlePhoto(blob, name) {
     if (mine === generation) setStatus(why, "error");
     return;
   }
-  if (mine !== generation) return;
-  const original = { width: source.naturalWidth || source.width, height: source.naturalHeight || source.height };
+  const original = { width: source.width, height: source.height }; // EXIF orientation applied
+  if (mine !== generation) {
+    source.close();
+    return;
+  }
+  const budget = card.max_pixels || 0;
+  if (budget && original.width * original.height > budget) {
+    source.close();
+    const mp = (n) => (n / 1e6).toFixed(1);
+    setStatus(`${name} is ${sizeText(original.width, original.height)} (${mp(original.width * original.height)} MP), ` +
+      `more than this app takes (${mp(budget)} MP); use a smaller photo.`, "error");
+    return;
+  }
   const size = fitSize(original.width, original.height, maxSide);
-  const before = drawInput(source, size.width, size.height);
-  source.close?.();
+  // a photo larger than the working size is translated from an offscreen copy at the working size
+  // and shown (and saved) at its own size
+  const working = size.scaled ? new OffscreenCanvas(size.width, size.height) : ui.before;
+  const before = drawInput(source, size.width, size.height, working);
+  if (!size.scaled) source.close();
+  const residual = isResidual(direction);
   showProgress(`Translating ${sizeText(size.width, size.height)}`, size.width * size.height);
   try {
     let out;
     if (ui.onServer.checked) {
       abortServer = new AbortController();
-      out = await translateOnServer(direction, abortServer.signal);
+      out = await translateOnServer(direction, abortServer.signal, working);
     } else {
       out = await translateOnDevice(before, size.width, size.height, direction);
     }
     if (mine !== generation) return;
-    shown = { before, after: out.rgba };
-    drawOutput();
-    current = { name: name.replace(/\.[^.]*$/, "") || "photo", direction };
+    let how = "";
+    if (size.scaled) {
+      setStatus(`Making the ${sizeText(original.width, original.height)} picture…`, "working");
+      paint(ui.before, source, original.width, original.height);
+      const s = strength();
+      const full = await engine.fullres(source, before, out.rgba, size.width, size.height, residual, s);
+      if (mine !== generation) return;
+      shown = { before, after: out.rgba, full: { width: full.width, height: full.height } };
+      showFull(full, s);
+      if (strength() !== s) recompose(); // the slider moved while it was made
+      how = residual
+        ? `, its change applied to the full ${sizeText(original.width, original.height)} photo (bilinear)`
+        : `, result upscaled to ${sizeText(original.width, original.height)} (this model does not predict a change)`;
+    } else {
+      shown = { before, after: out.rgba, full: null };
+      drawOutput();
+    }
+    window.pocketganWorking = { width: size.width, height: size.height, before, after: out.rgba }; // for tests
+    current = { name: name.replace(/\.[^.]*$/, "") || "photo", direction, jpeg: isJpeg(blob, name) };
     ui.result.hidden = false;
     ui.download.disabled = false;
-    const scaled = size.scaled ? `, downscaled from ${sizeText(original.width, original.height)}` : "";
+    ui.share.disabled = false;
     ui.timing.textContent = `Inference ${out.ms.toFixed(0)} ms ${out.where} · processed ${sizeText(size.width, size.height)}` +
-      ` (original ${sizeText(original.width, original.height)}${scaled})`;
+      `${how} (original ${sizeText(original.width, original.height)})`;
     setStatus(`Done: ${labels[direction]} in ${(out.ms / 1000).toFixed(1)} s.`, "done");
   } catch (e) {
     if (mine !== generation || e instanceof Cancelled || e?.name === "AbortError") return;
     clearResult();
     setStatus(`Translation failed: ${errorText(e)}`, "error");
   } finally {
+    source.close(); // harmless when it went to the worker
     if (mine === generation) stopProgress();
   }
+}
+
+function isJpeg(blob, name) {
+  return /^image\/jpe?g$/i.test(blob.type || "") || /\.jpe?g$/i.test(name || "");
 }
 
 // ---------------------------------------------------------------- live camera
@@ -441,16 +550,47 @@ async function snapshot() {
 
 // ---------------------------------------------------------------- wiring
 
-function download() {
-  ui.after.toBlob((blob) => {
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = `${current.name}-${current.direction}.png`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  }, "image/png");
+/** The picture on screen as a file: JPEG (quality 0.92) for a JPEG photo, PNG otherwise. */
+async function resultFile() {
+  const [type, ext] = current.jpeg ? ["image/jpeg", "jpg"] : ["image/png", "png"];
+  const blob = await canvasBlob(ui.after, type, current.jpeg ? 0.92 : undefined);
+  return new File([blob], `${current.name}-${current.direction}.${ext}`, { type });
+}
+
+function saveFile(file) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(file);
+  a.download = file.name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
+async function download() {
+  try {
+    saveFile(await resultFile());
+  } catch (e) {
+    setStatus(`Could not save the picture: ${errorText(e)}`, "error");
+  }
+}
+
+/** Share the picture (the phone's share sheet) where the browser can share files, else save it. */
+async function share() {
+  try {
+    const file = await resultFile();
+    if (navigator.canShare?.({ files: [file] })) {
+      try {
+        await navigator.share({ files: [file], title: file.name });
+        return;
+      } catch (e) {
+        if (e?.name === "AbortError") return; // the person closed the share sheet
+      }
+    }
+    saveFile(file);
+  } catch (e) {
+    setStatus(`Could not share the picture: ${errorText(e)}`, "error");
+  }
 }
 
 function describe(model) {
@@ -508,6 +648,7 @@ function wire() {
   ui.snapshot.addEventListener("click", snapshot);
   ui.cancel.addEventListener("click", cancelRun);
   ui.download.addEventListener("click", download);
+  ui.share.addEventListener("click", share);
   ui.strength.addEventListener("input", onStrength);
   ui.slider.addEventListener("input", () => ui.compare.style.setProperty("--split", `${ui.slider.value}%`));
   const rerun = () => lastPhoto && !live && handlePhoto(lastPhoto.blob, lastPhoto.name);

@@ -97,6 +97,26 @@ export class Engine {
     return { rgba: new Uint8ClampedArray(out.rgba), ms: out.ms };
   }
 
+  /** The full-size result of a photo translated at the working size (see imaging.js composeFull):
+   *  `bitmap` (the photo, transferred), `before`/`after` (RGBA at the working size `width`×`height`,
+   *  copied) -> { rgba: Uint8ClampedArray, width, height }. Runs in the photo worker, which keeps
+   *  the photo for `compose` at another strength. */
+  async fullres(bitmap, before, after, width, height, residual, strength) {
+    const out = await this.lanes[0].call("fullres", { bitmap, before, after, width, height, residual, strength }, [bitmap]);
+    return { rgba: new Uint8ClampedArray(out.rgba), width: out.width, height: out.height };
+  }
+
+  /** The kept photo's full-size result at another strength. */
+  async compose(strength) {
+    const out = await this.lanes[0].call("compose", { strength });
+    return { rgba: new Uint8ClampedArray(out.rgba), width: out.width, height: out.height };
+  }
+
+  /** Drop the kept full-size photo (its memory), if the worker holds one. */
+  forget() {
+    if (this.lanes[0].worker) this.lanes[0].call("forget").catch(() => {});
+  }
+
   /** Get the live lanes ready for `direction`: the photo worker now, any others in the background. */
   async startLive(direction) {
     while (this.lanes.length < this.liveLanes) this.lanes.push(new Lane(this));

@@ -108,3 +108,71 @@ export function isHeif(file) {
 export function sizeText(width, height) {
   return `${width}×${height}`;
 }
+
+// ---------------------------------------------------------------- full-resolution results
+//
+// A photo larger than the working size is translated at the working size; its result at the photo's
+// own size is made like pocketgan's Python side (pocketgan/inference/fullres.py, bilinear mode): a
+// residual model's change (translated − input, at the working size) is upsampled bilinearly and added
+// to the full-size photo at the strength, `clamp(X + S·up(y − x))`, so the photo keeps its own detail;
+// any other model's result (blended at the strength) is upscaled.
+
+/** Bilinear sampling along one axis with half-pixel centres (PyTorch's align_corners=False, as in
+ *  fullres.py): for each output index the two input indices and the weight of the second. */
+export function axisWeights(nIn, nOut) {
+  const i0 = new Int32Array(nOut);
+  const i1 = new Int32Array(nOut);
+  const w = new Float32Array(nOut);
+  const scale = nIn / nOut;
+  for (let i = 0; i < nOut; i++) {
+    const pos = Math.min(Math.max((i + 0.5) * scale - 0.5, 0), nIn - 1);
+    const a = Math.floor(pos);
+    i0[i] = a;
+    i1[i] = Math.min(a + 1, nIn - 1);
+    w[i] = pos - a;
+  }
+  return { i0, i1, w };
+}
+
+/** `maps` (packed RGB floats, `w`×`h`) upsampled bilinearly to `W`×`H` and added to `base` (RGBA,
+ *  `W`×`H`; null = added to 0), rounded and clamped into `out` (RGBA, alpha 255). One row of
+ *  floats at a time: no full-size float buffer. */
+export function upsampleAdd(maps, w, h, base, W, H, out) {
+  const rows = axisWeights(h, H);
+  const cols = axisWeights(w, W);
+  const c0 = cols.i0.map((i) => 3 * i); // to channel offsets once
+  const c1 = cols.i1.map((i) => 3 * i);
+  const cw = cols.w;
+  const row = new Float32Array(3 * w);
+  for (let y = 0; y < H; y++) {
+    const a = rows.i0[y] * 3 * w;
+    const b = rows.i1[y] * 3 * w;
+    const t = rows.w[y];
+    for (let i = 0; i < 3 * w; i++) row[i] = maps[a + i] * (1 - t) + maps[b + i] * t;
+    let d = y * W * 4;
+    for (let x = 0; x < W; x++, d += 4) {
+      const p = c0[x];
+      const q = c1[x];
+      const u = cw[x];
+      const v = 1 - u;
+      // Uint8ClampedArray rounds half to even and clamps, as torch's round_().clamp_() does
+      out[d] = (base ? base[d] : 0) + (row[p] * v + row[q] * u);
+      out[d + 1] = (base ? base[d + 1] : 0) + (row[p + 1] * v + row[q + 1] * u);
+      out[d + 2] = (base ? base[d + 2] : 0) + (row[p + 2] * v + row[q + 2] * u);
+      out[d + 3] = 255;
+    }
+  }
+  return out;
+}
+
+/** The full-size result: `photo` (RGBA at `W`×`H`, needed for residual models), `before`/`after`
+ *  (RGBA at the working size `w`×`h`: the network's input and output), `s` the strength.
+ *  Residual: `clamp(X + s·up(after − before))`; otherwise up(clamp(before + s·(after − before))). */
+export function composeFull({ photo, before, after, w, h, W, H, residual }, s, out = new Uint8ClampedArray(W * H * 4)) {
+  const maps = new Float32Array(3 * w * h);
+  const blended = residual ? null : blendRgba(before, after, s);
+  for (let i = 0, j = 0; j < maps.length; i += 4, j += 3) {
+    for (let c = 0; c < 3; c++) maps[j + c] = residual ? s * (after[i + c] - before[i + c]) : blended[i + c];
+  }
+  return upsampleAdd(maps, w, h, residual ? photo : null, W, H, out);
+}

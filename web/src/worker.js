@@ -5,9 +5,13 @@
 //   load  { direction, url, modelCache, threads } -> { backend, threads }
 //   run   { direction, rgba, width, height }      -> { rgba, ms }   photo: RGBA in, translated RGBA out
 //   frame { direction, bitmap, width, height, strength } -> { bitmap, ms }  one live frame in and out
+//   fullres { bitmap, before, after, width, height, residual, strength } -> { rgba, width, height }
+//         the result at the photo's full size (bitmap: the photo; before/after: RGBA at the working
+//         size); the worker keeps what it needs to re-compose at another strength:
+//   compose { strength } -> { rgba, width, height }     forget {} -> {}  (drop the kept photo)
 // Pixel buffers and bitmaps are transferred, never copied.
 
-import { blendRgba, paddedRgbToRgba, rgbaToPaddedRgb } from "./imaging.js";
+import { blendRgba, composeFull, paddedRgbToRgba, rgbaToPaddedRgb } from "./imaging.js";
 import { loadTranslator } from "./runtime.js";
 
 const translators = new Map(); // direction -> Promise<Translator>
@@ -60,6 +64,27 @@ async function liveFrame({ direction, bitmap, width, height, strength }) {
   return { result: { bitmap: frame, ms: out.ms }, transfer: [frame] };
 }
 
+let photo = null; // the full-size photo's pieces for composeFull, kept for strength changes
+
+/** The full-size photo's pixels (RGBA, transparency over white like the page's canvases). */
+function photoPixels(bitmap) {
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  canvas.width = 0; // release the canvas's own copy at once
+  canvas.height = 0;
+  return data;
+}
+
+function compose({ strength }) {
+  if (!photo) throw new Error("no photo to compose");
+  const out = composeFull(photo, strength);
+  return { result: { rgba: out.buffer, width: photo.W, height: photo.H }, transfer: [out.buffer] };
+}
+
 const handlers = {
   async load({ direction, url, modelCache, threads }) {
     const t = await translatorFor(direction, url, modelCache, threads);
@@ -70,6 +95,21 @@ const handlers = {
     return { result: { rgba: out.rgba.buffer, ms: out.ms }, transfer: [out.rgba.buffer] };
   },
   frame: liveFrame,
+  fullres({ bitmap, before, after, width, height, residual, strength }) {
+    photo = null; // the previous photo's pixels go first
+    const W = bitmap.width;
+    const H = bitmap.height;
+    const pixels = residual ? photoPixels(bitmap) : null; // an upscaled result needs only the size
+    bitmap.close();
+    photo = { photo: pixels, before: new Uint8ClampedArray(before), after: new Uint8ClampedArray(after),
+              w: width, h: height, W, H, residual };
+    return compose({ strength });
+  },
+  compose,
+  forget() {
+    photo = null;
+    return {};
+  },
 };
 
 self.onmessage = async ({ data }) => {
