@@ -7,7 +7,7 @@ eager measured in the same run. Weights are random (latency does not depend on t
 int8 is calibrated on toy scenes). Every runtime gets the same ``--threads`` (torch.set_num_threads,
 ONNX Runtime's intra_op_num_threads, the LiteRT Interpreter's num_threads), printed in the header.
 
-    python benchmarks/mobile_latency.py [--size 256] [--runs 20] [--threads 2] [--skip-litert]
+    python benchmarks/mobile_latency.py [--size 256] [--runs 20] [--threads 2] [--skip-litert] [--generators ...]
 """
 from __future__ import annotations
 
@@ -48,7 +48,18 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2,
                    help="threads for every runtime: PyTorch, ONNX Runtime and LiteRT (default: 2)")
     p.add_argument("--skip-litert", action="store_true")
+    p.add_argument("--generators", nargs="+", metavar="NAME[:NGF]",
+                   help="measure only these (e.g. resnet_9blocks mobile_resnet_9blocks:16); the first is the "
+                        "baseline of the speed-up column (default: all four)")
     args = p.parse_args()
+    generators = GENERATORS
+    if args.generators:
+        generators = []
+        for spec in args.generators:
+            name, _, ngf = spec.partition(":")
+            if not ngf.isdigit() and ngf:
+                p.error(f"--generators {spec!r}: NGF must be a whole number")
+            generators.append((name, {"ngf": int(ngf)} if ngf else {}))
     if args.threads < 1:
         p.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
@@ -71,7 +82,7 @@ def main() -> int:
     print(f"{'generator':28} {'params':>9} {'GMACs':>7} {'runtime':>16} {'MB':>6} {'ms':>8} {'vs ref eager':>12}")
     ref_ms = None
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kw in GENERATORS:
+        for name, kw in generators:
             torch.manual_seed(0)
             g = create_generator(name, **kw).eval()
             label = name + (f"(ngf={kw['ngf']})" if kw else "")

@@ -64,6 +64,13 @@ def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, c
     # features of real images are cached: the second run computes only the translated ones
     again = evaluate(model, toy_data, "AtoB", progress=False)
     assert again["do_nothing"] == r["do_nothing"] and again["seconds"]["features"] < r["seconds"]["features"]
+    # strength 0 is doing nothing: no change, and the translated images score exactly as the inputs
+    assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--strength", "0", "--no-progress"]) == 0
+    saved = json.loads((model / "eval.json").read_text())
+    assert set(saved) == {"AtoB/clean", "BtoA/clean", "AtoB/clean@0"}  # kept apart from strength 1
+    zero = saved["AtoB/clean@0"]
+    assert zero["change"] == {"mean_abs": 0.0, "over_10": 0.0} and zero["translated"] == zero["do_nothing"]
+    assert "strength 0" in capsys.readouterr().out
 
 
 def test_evaluate_bad_inputs(toy_data, tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..choices import EVAL_CONVENTIONS
 from ..directions import DIRECTION_NAMES
-from .options import MODEL_HELP, add_device, int_at_least, non_negative_int, positive_int
+from .options import MODEL_HELP, STRENGTH_HELP, add_device, int_at_least, non_negative_int, positive_int, strength_value
 
 
 def add_parser(sub) -> None:
@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
                     help="KID subset size (reduced, with a warning, for small folders; default: 1000)")
     ev.add_argument("--max-size", type=non_negative_int, default=0,
                     help="translate at most this long a side, e.g. the training crop size (0 = native size)")
+    ev.add_argument("--strength", type=strength_value, default=1.0, metavar="S",
+                    help=f"{STRENGTH_HELP}; results are kept apart per strength (default: 1)")
     ev.add_argument("--out", default=None,
                     help="JSON file to write/merge (default: MODEL/eval.json, or <model home>/evaluations/NAME/eval.json "
                          "for a bundled model)")
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     for direction in (DIRECTION_NAMES if args.direction == "both" else (args.direction,)):
         result = evaluate(model, args.data, direction, args.convention, device, args.max_images,
                           args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache,
-                          max_side=args.max_size or None)
+                          max_side=args.max_size or None, strength=args.strength)
         print(format_result(result))
         save_result(result, out)
     print(f"results in {out}")

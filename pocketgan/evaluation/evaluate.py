@@ -70,10 +70,11 @@ def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
 
 def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "AtoB", mode: str = "clean", device: str = "auto",
              max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True,
-             max_side: int | None = None) -> dict:
+             max_side: int | None = None, strength: float = 1.0) -> dict:
     """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict.
     ``max_side``: translate images at most this large (e.g. the training scale), results restored
-    to the original size, as `translate --max-size` does."""
+    to the original size, as `translate --max-size` does. ``strength``: as `translate --strength`
+    (a residual model's change scaled, others blended), to score the dial a user would set."""
     chosen = get_direction(direction)
     direction, slot, back_slot = chosen.name, chosen.slot, chosen.other.slot
     dev = resolve_device(device)
@@ -101,7 +102,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
                         f"{len(target_images)} in {dst_dir.name})")
 
     t0 = time.perf_counter()
-    pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=max_side)
+    pipe = TranslationPipeline(load_generator(model, slot), device=dev, max_side=max_side, strength=strength)
     fakes = list(pipe.translate_many(originals))
     t_translate = time.perf_counter() - t0
 
@@ -115,6 +116,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
 
     result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
               "convention": mode, "n_source": len(originals), "n_target": len(target_images), "max_side": max_side,
+              "strength": strength,
               "translated": quality(f_fake, f_target, kid_subset),
               "do_nothing": quality(f_source, f_target, kid_subset),
               "change": photo_change(originals, fakes)}
@@ -153,7 +155,8 @@ def paired_scores(outputs: list[Image.Image], targets: list[Image.Image]) -> dic
 def format_result(r: dict) -> str:
     paired = "psnr" in r["translated"]
     lines = [f"{r['model']}  {r['direction']} ({r['generator']}) on {r['data']}: "
-             f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, {r['convention']} convention",
+             f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, {r['convention']} convention"
+             + (f", strength {r['strength']:g}" if r.get("strength", 1.0) != 1.0 else ""),
              f"{'':14} {'KID x1000':>16} {'FID':>8}" + (f" {'PSNR':>7} {'SSIM':>6} {'L1':>7}" if paired else "")]
     for name in ("translated", "do_nothing"):
         q = r[name]
@@ -171,8 +174,10 @@ def format_result(r: dict) -> str:
 
 
 def save_result(result: dict, path: str | Path) -> None:
-    """Merge into ``path`` keyed by direction and convention, so both directions can share one file."""
+    """Merge into ``path`` keyed by direction and convention (and ``@S`` for a strength other than
+    1), so both directions and several strengths can share one file."""
     path = Path(path)
     existing = read_json(path) if path.is_file() else {}
-    existing[f"{result['direction']}/{result['convention']}"] = result
+    strength = result.get("strength", 1.0)
+    existing[f"{result['direction']}/{result['convention']}" + (f"@{strength:g}" if strength != 1.0 else "")] = result
     atomic_write_json(path, existing)
