@@ -119,7 +119,8 @@ def test_bundled_model_card_has_its_training_data_scores_and_licence(tmp_path):
     assert card["source"] == "summer2winter" and card["model"]["name"] == "summer2winter"
     assert card["training"]["steps"] > 0 and "objective" in card["training"]  # was null
     assert "summer2winter_yosemite" in card["model"]["data"]
-    assert set(card["model"]["scores"]) == {"AtoB/clean"}  # this direction's
+    scores = card["model"]["scores"]  # this direction's (at strength 1, and any other strength measured)
+    assert "AtoB/clean" in scores and all(k.startswith("AtoB/") for k in scores)
     assert card["model"]["scores"]["AtoB/clean"]["translated"]["kid_x1000"] > 0
     assert card["model"]["license"].startswith("BSD-3-Clause") and card["model"]["author"] == "pocketgan"
     text = json.dumps(card)
