@@ -17,6 +17,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import copy
 import math
 
@@ -99,19 +101,25 @@ class SubpixelConvTranspose(nn.Module):
         return self.shuffle(self.conv(F.pad(x, self.pad)))
 
 
-def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
-    """Replace every ConvTranspose2d by its sub-pixel equivalent (in place), and the CUT
-    generator's fixed-filter blur upsampling (a functional transposed conv) by its own."""
+def _replace_upsampling(net: nn.Module, transposed: Callable[[nn.ConvTranspose2d], nn.Module]) -> nn.Module:
+    """Replace (in place) every ConvTranspose2d by ``transposed(conv)`` and the CUT generator's
+    fixed-filter blur upsampling (a functional transposed conv) by its sub-pixel form."""
     from ..models.cut_resnet import BlurUpsample
 
     for name, child in list(net.named_children()):
         if isinstance(child, nn.ConvTranspose2d):
-            setattr(net, name, SubpixelConvTranspose(child))
+            setattr(net, name, transposed(child))
         elif isinstance(child, BlurUpsample):
             setattr(net, name, child.subpixel())
         else:
-            subpixel_transposed_convs(child)
+            _replace_upsampling(child, transposed)
     return net
+
+
+def subpixel_transposed_convs(net: nn.Module) -> nn.Module:
+    """Replace every ConvTranspose2d by its sub-pixel equivalent (in place), and the CUT
+    generator's fixed-filter blur upsampling (a functional transposed conv) by its own."""
+    return _replace_upsampling(net, SubpixelConvTranspose)
 
 
 def without_output_padding(convt: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
@@ -138,16 +146,7 @@ def without_output_padding(convt: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
 def litert_transposed_convs(net: nn.Module) -> nn.Module:
     """Make every transposed conv lowerable to TFLite's TRANSPOSE_CONV (in place): output_padding
     dropped (:func:`without_output_padding`); CUT's depthwise blur upsampling in its sub-pixel form."""
-    from ..models.cut_resnet import BlurUpsample
-
-    for name, child in list(net.named_children()):
-        if isinstance(child, nn.ConvTranspose2d):
-            setattr(net, name, without_output_padding(child))
-        elif isinstance(child, BlurUpsample):
-            setattr(net, name, child.subpixel())
-        else:
-            litert_transposed_convs(child)
-    return net
+    return _replace_upsampling(net, without_output_padding)
 
 
 class ImageIO(nn.Module):

@@ -64,14 +64,15 @@ def _floats_vector(builder: flatbuffers.Builder, values: list[float]) -> int:
     return builder.EndVector()
 
 
-def _table(builder: flatbuffers.Builder, n_fields: int, offsets: dict[int, int], bytes_: dict[int, int] = {}) -> int:
+def _table(builder: flatbuffers.Builder, n_fields: int, offsets: dict[int, int],
+           bytes_: dict[int, int] | None = None) -> int:
     """A table with the given fields: ``offsets`` (slot -> offset of a string/vector/table) and
     ``bytes_`` (slot -> one-byte scalar). Everything referenced must be built before (flatbuffers
     are written back to front)."""
     builder.StartObject(n_fields)
     for slot, off in offsets.items():
         builder.PrependUOffsetTRelativeSlot(slot, off, 0)
-    for slot, value in bytes_.items():
+    for slot, value in (bytes_ or {}).items():
         builder.PrependUint8Slot(slot, value, 0)
     return builder.EndObject()
 
