@@ -100,6 +100,11 @@ class TrainConfig:
     n_epochs: int = opt(100, "epochs at the initial learning rate", "optimisation")
     n_epochs_decay: int = opt(100, "epochs of linear decay to zero after that", "optimisation")
     seed: int = opt(0, "seed for weights, data order, augmentation and image pools", "optimisation")
+    init_from: str | None = opt(None, "start from trained weights instead of random ones (a second schedule, or "
+                                      "fine-tuning): a run folder (its last checkpoint: generators and "
+                                      "discriminators) or a model folder or name (generators; discriminators start "
+                                      "fresh). Optimizers, LR schedule and step count start anew; the architecture "
+                                      "must match", "optimisation")
 
     # --- run (may change on --resume) -------------------------------------------------------
     name: str | None = opt(None, "run name (default: the dataset folder's name)", "run", runtime=True)

@@ -31,7 +31,7 @@ from ..devices import resolve_device
 from ..errors import first_line
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, save_pretrained
-from . import augment, distributed, state
+from . import augment, distributed, state, warm_start
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, validate_checkpoint_meta
 from .config import TrainConfig
 from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
@@ -124,6 +124,10 @@ class Trainer:
             self.task = self.spec.load()(cfg, self.device, optimizer_factory(cfg, self.fast))
         except ModelFolderError as e:  # e.g. a --teacher that is not a model folder
             raise TrainingError(str(e)) from None
+        if cfg.init_from and not resume:  # a new run from trained weights (a resumed one has its checkpoint)
+            line = warm_start.initialise(self.task, cfg.init_from)
+            if self.dist.main:
+                tqdm.write(line, file=sys.stderr)
         if cfg.grad_checkpoint:
             self._enable_grad_checkpointing()
         # DiffAugment: every input of the objective's discriminators, whatever the objective

@@ -1,0 +1,94 @@
+"""``--init-from``: a new run that starts from trained weights instead of random ones.
+
+Why: a finished schedule's generators are a far better start than noise for a second schedule
+(train longer without redoing the first one) or for fine-tuning (another crop size, other loss
+weights). Unlike ``--resume`` this is a *new* run: its own folder, config, optimizers, LR schedule
+and step count; only network weights (BatchNorm statistics included) are taken over.
+
+From a run folder every net of its last checkpoint that this objective also has is loaded, so the
+discriminators keep what they learnt; from a model folder (or a model name) only the generators
+are, and the discriminators start fresh. Generators must fit exactly (one line naming the file
+and the mismatch otherwise); a discriminator that does not fit (another ``--netD``) starts fresh
+with a warning.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ..errors import first_line
+from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_weights, read_model_config
+from ..models.zoo import resolve_model
+from .checkpoint import CheckpointError, load_checkpoint, subset
+from .objective import Objective
+
+
+def _source_weights(spec: str) -> tuple[dict[str, dict[str, torch.Tensor]], str, bool]:
+    """(net name -> state dict, where they came from, whether it was a training checkpoint)."""
+    from .run import CHECKPOINT, TrainingError
+
+    try:
+        folder = resolve_model(spec)
+    except ModelFolderError as e:
+        raise TrainingError(f"--init-from: {e}") from None
+    if not folder.is_dir():
+        raise TrainingError(f"--init-from {spec}: not a run or model folder"
+                            + ("" if folder.exists() else " (no such folder)"))
+    ckpt = folder / CHECKPOINT
+    if ckpt.is_file():
+        try:
+            tensors, meta = load_checkpoint(ckpt)
+        except CheckpointError as e:
+            raise TrainingError(f"--init-from: {e}") from None
+        names = sorted({k.split(".")[1] for k in tensors if k.startswith("net.")})
+        return {n: subset(tensors, f"net.{n}") for n in names}, f"{ckpt} (step {meta.get('step', '?')})", True
+    if not (folder / CONFIG_NAME).is_file():
+        raise TrainingError(f"--init-from {spec}: neither a run folder ({CHECKPOINT}) nor a model folder ({CONFIG_NAME})")
+    try:
+        slots = read_model_config(folder)["generators"]
+    except ModelFolderError as e:
+        raise TrainingError(f"--init-from: {e}") from None
+    weights = {}
+    for slot in slots:
+        path = folder / f"{slot}.safetensors"
+        try:
+            weights[slot] = load_file(path)
+        except FileNotFoundError:
+            raise TrainingError(f"--init-from: {path}: missing weights file") from None
+        except (SafetensorError, OSError, ValueError) as e:
+            raise TrainingError(f"--init-from: {path}: unreadable weights ({first_line(e)})") from None
+    return weights, str(folder), False
+
+
+def initialise(task: Objective, spec: str) -> str:
+    """Load ``spec``'s weights into ``task``'s nets (before any optimizer step); returns a one-line
+    summary of what was loaded. Raises ``TrainingError`` when a generator is missing or does not fit."""
+    from .run import TrainingError
+
+    weights, source, is_checkpoint = _source_weights(spec)
+    # checkpoint nets are named like the task's nets; a model folder's by slot (G_A / G_B)
+    by_net = {id(net): slot for slot, net in task.generators.items()}
+    loaded, fresh = [], []
+    for name, net in task.nets.items():
+        key = name if is_checkpoint else by_net.get(id(net))
+        is_generator = id(net) in by_net
+        if key is None or key not in weights:
+            if is_generator:
+                have = ", ".join(weights) or "nothing"
+                raise TrainingError(f"--init-from {source}: has no weights for {key or name} (it holds {have})")
+            fresh.append(name)
+            continue
+        try:
+            load_weights(net, weights[key], f"--init-from {source} [{key}]")
+        except ModelFolderError as e:
+            if is_generator:
+                raise TrainingError(str(e)) from None
+            warnings.warn(f"{first_line(e)}; {name} starts fresh", stacklevel=2)
+            fresh.append(name)
+            continue
+        loaded.append(name)
+    line = f"initialised {', '.join(loaded)} from {source}"
+    return line + (f"; fresh: {', '.join(fresh)}" if fresh else "")
