@@ -38,6 +38,21 @@ def scores(eval_json: Path) -> dict:
     return out
 
 
+def stages(run: Path) -> list[tuple[Path, dict, dict]]:
+    """The runs that made ``run``, first to last: a run started with ``--init-from`` another run
+    continues that run's training, so the card counts both (steps, CPU time, crop sizes)."""
+    chain = []
+    while True:
+        train_cfg = read_json(run / "train_config.json")
+        chain.append((run, train_cfg, describe(run).get("training", {})))
+        source = train_cfg.get("init_from")
+        if not source:
+            return chain[::-1]
+        run = Path(source)
+        if not (run / "train_config.json").is_file():
+            sys.exit(f"{run}: the run this one started from (--init-from) is needed for the card (its steps and time)")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
@@ -47,35 +62,48 @@ def main() -> int:
     p.add_argument("--hardware", required=True)
     p.add_argument("--description", required=True)
     p.add_argument("--notes", default="", help="extra sentence(s) for the card")
-    p.add_argument("--command", default="", help="the `pocketgan train` command line that made the run")
+    p.add_argument("--command", action="append", default=[],
+                   help="the `pocketgan train` command line that made the run (once per stage when it was "
+                        "started with --init-from: first stage first)")
     p.add_argument("--domains", default="", help="A,B: what users call the two domains (e.g. summer,winter)")
     args = p.parse_args()
 
     config = read_model_config(args.run)
-    train_cfg = read_json(args.run / "train_config.json")
-    info = describe(args.run)
-    t = info.get("training", {})
+    chain = stages(args.run)
+    train_cfg = chain[-1][1]
+    if args.command and len(args.command) != len(chain):
+        sys.exit(f"--command given {len(args.command)} times for {len(chain)} stages")
     out = BUNDLED_DIR / args.name
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for slot in config["generators"]:
         shutil.copyfile(args.run / f"{slot}.safetensors", out / f"{slot}.safetensors")
+    def crops(c: dict) -> str:
+        if c["preprocess"] == "crop" and c["crop_size"] >= 256:  # a 256 crop of a 256x256 photo is all of it
+            return "the whole 256x256 photos (random flips)"
+        return f"random {c['crop_size']}x{c['crop_size']} crops ({c['preprocess']}) of the 256x256 photos"
+
     card = {
         "data": f"{args.data}: trainA/trainB (unpaired); scores on testA/testB",
-        "steps": t.get("steps"), "epochs": t.get("epoch"),
+        "steps": sum(t.get("steps", 0) for _, _, t in chain),
+        "epochs": sum(t.get("epochs_completed", 0) for _, _, t in chain),
         "batch_size": train_cfg["batch_size"],
-        "image_size": f"random {train_cfg['crop_size']}x{train_cfg['crop_size']} crops ({train_cfg['preprocess']}) "
-                      "of the 256x256 photos; runs at any size",
-        "train_minutes": round(t.get("train_seconds", 0) / 60, 1),
+        "image_size": "; then ".join(crops(c) for _, c, _ in chain) + "; runs at any size",
+        "train_minutes": round(sum(t.get("train_seconds", 0) for _, _, t in chain) / 60, 1),
         "hardware": args.hardware,
         "objective": f"CycleGAN (lambda_A=lambda_B={train_cfg['lambda_A']}, identity {train_cfg['lambda_identity']}, "
                      f"{train_cfg['gan_mode']}, pool {train_cfg['pool_size']})",
         "evaluation": scores(args.eval),
         "notes": args.notes,
     }
+    if len(chain) > 1:  # each stage's share, in order
+        card["stages"] = [{"steps": t.get("steps"), "epochs": t.get("epochs_completed"), "image_size": crops(c),
+                           "lr": c["lr"], "train_minutes": round(t.get("train_seconds", 0) / 60, 1),
+                           **({"command": cmd} if cmd else {})}
+                          for (_, c, t), cmd in zip(chain, args.command or [""] * len(chain))]
     if args.command:
-        card["command"] = args.command
+        card["command"] = " && ".join(args.command)
     if args.domains:
         a, b = (x.strip() for x in args.domains.split(","))
         config["domains"] = {"A": a, "B": b}
@@ -87,7 +115,9 @@ def main() -> int:
     lines = [f"# {args.name} (bundled with pocketgan)", "", args.description, "",
              f"- Data: {card['data']}", f"- Training: {card['steps']} steps, batch {card['batch_size']}, "
              f"{card['image_size']}; {card['train_minutes']} min on {card['hardware']}", f"- Objective: {card['objective']}",
-             *([f"- Command: `{card['command']}`"] if args.command else []),
+             *([f"- Command: `{args.command[0]}`"] if len(args.command) == 1 else []),
+             *([f"- Stage {i}: {st['steps']} steps, {st['image_size']}, {st['train_minutes']} min"
+                + (f": `{st['command']}`" if "command" in st else "") for i, st in enumerate(card.get("stages", []), 1)]),
              "", "| direction | test images | KID×1000 translated | KID×1000 do nothing | FID translated | FID do nothing "
              "| mean change /255 | values moved > 10 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
