@@ -272,7 +272,7 @@ def build_model_report(model: str | Path, out: str | Path, photos: list[Path] | 
         parts.append(f"<p>{e(config['description'])}</p>")
     card = config.get("model_card")
     if card:
-        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v) if isinstance(v, dict) else str(v))}</td></tr>"
+        rows = "".join(f"<tr><td>{e(k)}</td><td>{e(json.dumps(v) if isinstance(v, (dict, list)) else str(v))}</td></tr>"
                        for k, v in card.items() if k != "evaluation")
         parts.append(f"<h2>Model card</h2><table>{rows}</table>")
         if card.get("evaluation"):
