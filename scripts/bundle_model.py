@@ -38,13 +38,20 @@ def scores(eval_json: Path) -> dict:
     return out
 
 
-def stages(run: Path) -> list[tuple[Path, dict, dict]]:
+def crops(c: dict) -> str:
+    """How a stage's training images were cut, in words."""
+    if c["preprocess"] == "crop" and c["crop_size"] >= 256:  # a 256 crop of a 256x256 photo is all of it
+        return "the whole 256x256 photos (random flips)"
+    return f"random {c['crop_size']}x{c['crop_size']} crops ({c['preprocess']}) of the 256x256 photos"
+
+
+def stages(run: Path) -> list[tuple[dict, dict]]:
     """The runs that made ``run``, first to last: a run started with ``--init-from`` another run
     continues that run's training, so the card counts both (steps, CPU time, crop sizes)."""
     chain = []
     while True:
         train_cfg = read_json(run / "train_config.json")
-        chain.append((run, train_cfg, describe(run).get("training", {})))
+        chain.append((train_cfg, describe(run).get("training", {})))
         source = train_cfg.get("init_from")
         if not source:
             return chain[::-1]
@@ -70,7 +77,7 @@ def main() -> int:
 
     config = read_model_config(args.run)
     chain = stages(args.run)
-    train_cfg = chain[-1][1]
+    train_cfg = chain[-1][0]
     if args.command and len(args.command) != len(chain):
         sys.exit(f"--command given {len(args.command)} times for {len(chain)} stages")
     out = BUNDLED_DIR / args.name
@@ -79,18 +86,13 @@ def main() -> int:
     out.mkdir(parents=True)
     for slot in config["generators"]:
         shutil.copyfile(args.run / f"{slot}.safetensors", out / f"{slot}.safetensors")
-    def crops(c: dict) -> str:
-        if c["preprocess"] == "crop" and c["crop_size"] >= 256:  # a 256 crop of a 256x256 photo is all of it
-            return "the whole 256x256 photos (random flips)"
-        return f"random {c['crop_size']}x{c['crop_size']} crops ({c['preprocess']}) of the 256x256 photos"
-
     card = {
         "data": f"{args.data}: trainA/trainB (unpaired); scores on testA/testB",
-        "steps": sum(t.get("steps", 0) for _, _, t in chain),
-        "epochs": sum(t.get("epochs_completed", 0) for _, _, t in chain),
+        "steps": sum(t.get("steps", 0) for _, t in chain),
+        "epochs": sum(t.get("epochs_completed", 0) for _, t in chain),
         "batch_size": train_cfg["batch_size"],
-        "image_size": "; then ".join(crops(c) for _, c, _ in chain) + "; runs at any size",
-        "train_minutes": round(sum(t.get("train_seconds", 0) for _, _, t in chain) / 60, 1),
+        "image_size": "; then ".join(crops(c) for c, _ in chain) + "; runs at any size",
+        "train_minutes": round(sum(t.get("train_seconds", 0) for _, t in chain) / 60, 1),
         "hardware": args.hardware,
         "objective": f"CycleGAN (lambda_A=lambda_B={train_cfg['lambda_A']}, identity {train_cfg['lambda_identity']}, "
                      f"{train_cfg['gan_mode']}, pool {train_cfg['pool_size']})",
@@ -101,7 +103,7 @@ def main() -> int:
         card["stages"] = [{"steps": t.get("steps"), "epochs": t.get("epochs_completed"), "image_size": crops(c),
                            "lr": c["lr"], "train_minutes": round(t.get("train_seconds", 0) / 60, 1),
                            **({"command": cmd} if cmd else {})}
-                          for (_, c, t), cmd in zip(chain, args.command or [""] * len(chain))]
+                          for (c, t), cmd in zip(chain, args.command or [""] * len(chain))]
     if args.command:
         card["command"] = " && ".join(args.command)
     if args.domains:

@@ -16,18 +16,16 @@ from __future__ import annotations
 import warnings
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-
 from ..errors import first_line
-from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_weights, read_model_config
+from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_generator, load_weights, read_model_config
 from ..models.zoo import resolve_model
 from .checkpoint import CheckpointError, load_checkpoint, subset
 from .objective import Objective
 
 
 def _source_weights(spec: str) -> tuple[dict[str, dict[str, torch.Tensor]], str, bool]:
-    """(net name -> state dict, where they came from, whether it was a training checkpoint)."""
+    """(state dicts by net name for a run folder, by slot for a model folder; where they came
+    from; whether it was a training checkpoint)."""
     from .run import CHECKPOINT, TrainingError
 
     try:
@@ -49,18 +47,9 @@ def _source_weights(spec: str) -> tuple[dict[str, dict[str, torch.Tensor]], str,
         raise TrainingError(f"--init-from {spec}: neither a run folder ({CHECKPOINT}) nor a model folder ({CONFIG_NAME})")
     try:
         slots = read_model_config(folder)["generators"]
+        return {slot: load_generator(folder, slot).state_dict() for slot in slots}, str(folder), False
     except ModelFolderError as e:
         raise TrainingError(f"--init-from: {e}") from None
-    weights = {}
-    for slot in slots:
-        path = folder / f"{slot}.safetensors"
-        try:
-            weights[slot] = load_file(path)
-        except FileNotFoundError:
-            raise TrainingError(f"--init-from: {path}: missing weights file") from None
-        except (SafetensorError, OSError, ValueError) as e:
-            raise TrainingError(f"--init-from: {path}: unreadable weights ({first_line(e)})") from None
-    return weights, str(folder), False
 
 
 def initialise(task: Objective, spec: str) -> str:
@@ -68,23 +57,22 @@ def initialise(task: Objective, spec: str) -> str:
     summary of what was loaded. Raises ``TrainingError`` when a generator is missing or does not fit."""
     from .run import TrainingError
 
-    weights, source, is_checkpoint = _source_weights(spec)
-    # checkpoint nets are named like the task's nets; a model folder's by slot (G_A / G_B)
-    by_net = {id(net): slot for slot, net in task.generators.items()}
+    weights, source, from_checkpoint = _source_weights(spec)
+    # the task's generator nets, by net name -> the slot (G_A / G_B) a model folder files them under
+    slot_of = {name: slot for slot, g in task.generators.items() for name, net in task.nets.items() if net is g}
+    if not from_checkpoint:
+        weights = {name: weights[slot] for name, slot in slot_of.items() if slot in weights}
     loaded, fresh = [], []
     for name, net in task.nets.items():
-        key = name if is_checkpoint else by_net.get(id(net))
-        is_generator = id(net) in by_net
-        if key is None or key not in weights:
-            if is_generator:
-                have = ", ".join(weights) or "nothing"
-                raise TrainingError(f"--init-from {source}: has no weights for {key or name} (it holds {have})")
+        if name not in weights:
+            if name in slot_of:
+                raise TrainingError(f"--init-from {source}: has no weights for {slot_of[name]}")
             fresh.append(name)
             continue
         try:
-            load_weights(net, weights[key], f"--init-from {source} [{key}]")
+            load_weights(net, weights[name], f"--init-from {source} [{name}]")
         except ModelFolderError as e:
-            if is_generator:
+            if name in slot_of:
                 raise TrainingError(str(e)) from None
             warnings.warn(f"{first_line(e)}; {name} starts fresh", stacklevel=2)
             fresh.append(name)
