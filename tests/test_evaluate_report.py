@@ -96,6 +96,27 @@ def test_eval_every_keeps_best_and_resumes(toy_data, tmp_path, tiny_config):
     assert "FID / KID over training" in report
 
 
+@needs_inception
+def test_subset_evaluation_says_how_much_each_generator_changes_the_photos():
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from pocketgan.evaluation.periodic import SubsetEvaluator
+
+    rng = np.random.default_rng(0)
+    images = {d: [Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(3)]
+              for d in "AB"}
+    keep, invert = torch.nn.Conv2d(3, 3, 1), torch.nn.Conv2d(3, 3, 1)
+    with torch.no_grad():  # on [-1, 1] images: the identity, and the negative (255 - v)
+        keep.weight.copy_(torch.eye(3)[:, :, None, None]), keep.bias.zero_()
+        invert.weight.copy_(-torch.eye(3)[:, :, None, None]), invert.bias.zero_()
+    out = SubsetEvaluator(images)({"G_A": keep, "G_B": invert})
+    assert out["AtoB"]["change"] == {"mean_abs": 0.0, "over_10": 0.0}
+    expected = np.mean([np.abs(255 - 2 * np.asarray(im, np.float64)).mean() for im in images["B"]])
+    assert out["BtoA"]["change"]["mean_abs"] == pytest.approx(expected, abs=0.01)
+
+
 @pytest.mark.slow
 def test_report_is_self_contained(toy_data, tmp_path, capsys, tiny_config):
     run = Path(train(tiny_config(toy_data, tmp_path, n_epochs=3, sample_every=2))["run_dir"])

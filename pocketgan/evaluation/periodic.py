@@ -1,7 +1,8 @@
 """FID/KID during training (`--eval-every N` epochs) on a fixed subset of the test folders.
 
 The real images' features are computed once; each evaluation translates the same inputs with the
-current generators (eval mode, no randomness, so an exact resume stays exact). The best
+current generators (eval mode, no randomness, so an exact resume stays exact) and also says how
+much they change the photos, since KID can improve while a photo barely changes. The best
 checkpoint is chosen by mean KID of the directions the run trains — chosen *on the test subset*, which the
 saved model card says, because selecting on test data flatters the number.
 """
@@ -18,6 +19,7 @@ from ..data.images import load_image, scan_folder
 from ..directions import DIRECTIONS
 from ..inference.pipeline import TranslationPipeline
 from ..models.modes import eval_mode
+from .evaluate import photo_change
 from .inception import inception_features
 from .metrics import fid, kid
 
@@ -50,7 +52,7 @@ class SubsetEvaluator:
             real = self.real_feats[d.target]
             k, k_std = kid(feats, real, subset_size=min(self.n[d.source], self.n[d.target], 1000))
             out[d.name] = {"kid_x1000": round(k * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3),
-                           "fid": round(fid(feats, real), 3)}
+                           "fid": round(fid(feats, real), 3), "change": photo_change(self.inputs[d.source], fakes)}
         kids = [out[name]["kid_x1000"] for name in DIRECTIONS if name in out]
         out["mean_kid_x1000"] = round(sum(kids) / len(kids), 3)
         return out

@@ -327,7 +327,8 @@ class Trainer:
                                    f"({self._evaluator.n} per domain, {cfg.eval_convention} convention): optimistic, "
                                    "not a held-out figure",
                     "eval": result})
-        parts = [f"{d.label} KID x1000 {result[d.name]['kid_x1000']:.2f}, FID {result[d.name]['fid']:.1f}"
+        parts = [f"{d.label} KID x1000 {result[d.name]['kid_x1000']:.2f}, FID {result[d.name]['fid']:.1f}, "
+                 f"change {result[d.name]['change']['mean_abs']:.1f}/255"
                  for d in self.spec.directions(cfg.direction) if d.name in result]
         tqdm.write(f"eval epoch {p.epoch}: " + "; ".join(parts), file=sys.stderr)
         return record
