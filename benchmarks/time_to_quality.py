@@ -39,10 +39,13 @@ from pocketgan.training.loop import Trainer
 
 from machine import cpu_model  # benchmarks/machine.py
 
-# today's bundled recipe (pocketgan/pretrained/summer2winter): a residual mobile generator, CycleGAN
+# the first bundled recipe: a residual mobile generator, CycleGAN
 # with lambda 1, random 128 px crops of the 256 px photos, batch 1
 TODAY = dict(netG="mobile_resnet_9blocks", ngf=16, residual=True, lambda_A=1.0, lambda_B=1.0,
              preprocess="crop", crop_size=128, load_size=256, batch_size=1)
+# the bundled model's first stage (pocketgan/pretrained/summer2winter, model card "stages"): the
+# residual generator without the identity term, with the small discriminator
+BUNDLED = TODAY | dict(lambda_identity=0.0, netD="n_layers", n_layers_D=2, ndf=32)
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "today": ("cyclegan", TODAY),
     "fastcut": ("fastcut", {k: v for k, v in TODAY.items() if not k.startswith("lambda_")}
@@ -65,6 +68,12 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
                                                  "lambda_identity": 0.0}),
     # the ordinary Tanh output (starts from noise, not from the identity)
     "plain": ("cyclegan", TODAY | {"residual": False}),
+    # around the bundled model's first stage (second sitting's winner: small D, no identity term)
+    "bundled": ("cyclegan", BUNDLED),
+    "bundled_diffaugment": ("cyclegan", BUNDLED | {"diffaugment": "translation,cutout"}),
+    "bundled_crop256": ("cyclegan", BUNDLED | {"crop_size": 256}),
+    "bundled_fastcut": ("fastcut", {k: v for k, v in BUNDLED.items() if not k.startswith("lambda_")}
+                        | {"init_type": "normal", "nce_layers": "0,4,8,12,16", "num_patches": 256}),
 }
 
 
