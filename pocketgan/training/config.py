@@ -100,6 +100,9 @@ class TrainConfig:
     n_epochs: int = opt(100, "epochs at the initial learning rate", "optimisation")
     n_epochs_decay: int = opt(100, "epochs of linear decay to zero after that", "optimisation")
     seed: int = opt(0, "seed for weights, data order, augmentation and image pools", "optimisation")
+    ema_decay: float = opt(0.0, "keep an exponential moving average of the generators' weights with this decay "
+                                "(e.g. 0.999 = roughly the last 1000 steps) and save, sample and evaluate it instead "
+                                "of the last step's weights; 0 = off", "optimisation")
     init_from: str | None = opt(None, "start from trained weights instead of random ones (a second schedule, or "
                                       "fine-tuning): a run folder (its last checkpoint: generators and "
                                       "discriminators) or a model folder or name (generators; discriminators start "
@@ -175,6 +178,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0 (got {self.lr})")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"--ema-decay must be >= 0 and < 1, e.g. 0.999 (got {self.ema_decay})")
         if not self.nce_T > 0:
             raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
         self.nce_layer_list()

@@ -34,6 +34,7 @@ from ..models.pretrained import ModelFolderError, save_pretrained
 from . import augment, distributed, state, warm_start
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, validate_checkpoint_meta
 from .config import TrainConfig
+from .ema import GeneratorEMA
 from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
 from .objectives import get_objective
 from .run import RunFolder, TrainingError
@@ -133,6 +134,8 @@ class Trainer:
         # DiffAugment: every input of the objective's discriminators, whatever the objective
         self._augment_hooks = augment.attach(self.task.nets, self.spec.discriminators, augment.parse_policy(cfg.diffaugment))
         self.precision = prepare_task(self.task, self.fast, self.device)  # channels-last, loss scaling
+        # --ema-decay: averaged generators, which the model folder, samples and evaluation then use
+        self.ema = GeneratorEMA.of_generators(self.task, cfg.ema_decay) if cfg.ema_decay else None
         if self.dist.active:  # replicas start alike; pools and dropout draw differently per rank
             for name, pool in self.task.pools.items():
                 pool.rng.seed(f"{cfg.seed}/{name}/rank{self.dist.rank}")
@@ -225,8 +228,15 @@ class Trainer:
         distributed.barrier(self.dist)
 
     def _save_model(self, folder: Path, training: dict) -> None:
-        save_pretrained(folder, self.task.generators, **self.task.model_info(),
-                        preprocess={"crop_size": self.cfg.crop_size}, training=training)
+        if self.ema is not None:
+            training = {**training, "ema_decay": self.ema.decay}
+        with self.averaged():
+            save_pretrained(folder, self.task.generators, **self.task.model_info(),
+                            preprocess={"crop_size": self.cfg.crop_size}, training=training)
+
+    def averaged(self) -> contextlib.AbstractContextManager:
+        """The generators that runs show and save: the averaged ones with --ema-decay."""
+        return self.ema.swapped_in(self.task.nets) if self.ema is not None else contextlib.nullcontext()
 
     def load(self, path: Path) -> None:
         try:
@@ -287,7 +297,7 @@ class Trainer:
                 self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
                                   fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
         path = self.folder.samples / f"step_{self.progress.step:08d}.png"
-        with self.writing("a sample grid"):
+        with self.writing("a sample grid"), self.averaged():
             save_grid(self.task.visuals(*self._examples), list(self.spec.visual_names), path)
         self._last_sample_step = self.progress.step
         return path
@@ -313,7 +323,8 @@ class Trainer:
             else:
                 self._evaluator = SubsetEvaluator.from_folders(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
                                                                cfg.eval_convention, device)
-        result = self._evaluator(self.task.generators)
+        with self.averaged():
+            result = self._evaluator(self.task.generators)
         record = {"step": p.step, "epoch": p.epoch, "convention": cfg.eval_convention,
                   "images": self._evaluator.n, **result}
         with self.writing("eval.jsonl"), open(self.folder.evals, "a", encoding="utf-8") as f:
@@ -362,6 +373,8 @@ class Trainer:
                 for batch in self.loader():
                     t0 = time.perf_counter()
                     losses = self.train_step(batch)
+                    if self.ema is not None:
+                        self.ema.update(self.task.nets)
                     # distributed: losses averaged over ranks, and all ranks stop together
                     losses, interrupted = distributed.mean_losses(losses, stop.requested, self.dist)
                     p.train_seconds += time.perf_counter() - t0

@@ -104,6 +104,8 @@ def capture(tr: "Trainer") -> tuple[dict[str, torch.Tensor], dict]:
             "world_size": tr.dist.world, "optimizers": {}, "schedulers": {}, "loss_scale": tr.precision.state()}
     for name, net in tr.task.nets.items():
         tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+    if tr.ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in tr.ema.state_tensors().items()})
     for name, opt in tr.task.optimizers.items():
         t, meta["optimizers"][name] = optimizer_split(opt, f"optim.{name}")
         tensors.update(t)
@@ -128,6 +130,9 @@ def restore(tr: "Trainer", tensors: dict[str, torch.Tensor], meta: dict, source:
     try:
         for name, net in tr.task.nets.items():
             load_weights(net, subset(tensors, f"net.{name}"), f"{source} [{name}]")
+        if tr.ema is not None:
+            for name, net in tr.ema.nets.items():
+                load_weights(net, subset(tensors, f"ema.{name}"), f"{source} [averaged {name}]")
     except ModelFolderError as e:
         raise TrainingError(str(e)) from None
     for name, opt in tr.task.optimizers.items():
