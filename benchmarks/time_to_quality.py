@@ -21,6 +21,7 @@ OUT are kept (so the matrix can be measured in several sittings); ``--report`` o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -72,6 +73,7 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
     "bundled": ("cyclegan", BUNDLED),
     "bundled_diffaugment": ("cyclegan", BUNDLED | {"diffaugment": "translation,cutout"}),
     "bundled_crop256": ("cyclegan", BUNDLED | {"crop_size": 256}),
+    "bundled_ema": ("cyclegan", BUNDLED | {"ema_decay": 0.999}),
     "bundled_fastcut": ("fastcut", {k: v for k, v in BUNDLED.items() if not k.startswith("lambda_")}
                         | {"init_type": "normal", "nce_layers": "0,4,8,12,16", "num_patches": 256}),
 }
@@ -127,8 +129,11 @@ def run_candidate(name: str, args: argparse.Namespace, evaluator: SubsetEvaluato
             used, s = train_for(trainer, remaining / len(runs), args.chunk)
             cpu_used += used
             step_s += s
-        generators = {k: v for t in runs.values() for k, v in t.task.generators.items()}
-        result = evaluate(evaluator, generators)
+        with contextlib.ExitStack() as averaged:  # what each run would save (its --ema-decay average, if any)
+            for t in runs.values():
+                averaged.enter_context(t.averaged())
+            generators = {k: v for t in runs.values() for k, v in t.task.generators.items()}
+            result = evaluate(evaluator, generators)
         steps = sum(t.progress.step for t in runs.values())
         points.append({"cpu_minutes": minutes, "cpu_minutes_used": round(cpu_used / 60, 2), "steps": steps, **{d: result[d] for d in DIRECTIONS if d in result}})
         print(f"  {name} at {minutes:g} CPU-min ({steps} steps): " + "; ".join(
