@@ -22,7 +22,7 @@ from .models.pretrained import build_generator, load_generator, read_model_confi
 from .training.config import TrainConfig, config_for
 from .training.loop import Trainer
 from .training.objectives import get_objective
-from .training.run import new_run_dir
+from .training.run import claim_run_dir
 
 
 def demo_config(runs_dir: str, data: Path, epochs: int, model: str = "cyclegan") -> TrainConfig:
@@ -46,14 +46,15 @@ def run_demo(runs_dir: str = "runs", epochs: int = 8, progress: bool = True, mod
                                   paired=paired)
     cfg = demo_config(runs_dir, data, epochs, model)
     cfg.progress = progress
-    run = new_run_dir(cfg, base="demo" if model == "cyclegan" else f"demo_{model}")
+    run, lock = claim_run_dir(cfg, base="demo" if model == "cyclegan" else f"demo_{model}")
     cfg.name = run.name
     print(f"toy seasons dataset in {data} (200 summer + 200 winter training scenes, "
           f"{'paired' if paired else 'unpaired'}; 32 test pairs)")
     print(f"model: {model}")
     print(f"training {cfg.netG}(ngf={cfg.ngf}) at {cfg.crop_size}px for {cfg.total_epochs} epochs into {run}")
     t0 = time.perf_counter()
-    summary = Trainer(cfg, run).fit()
+    with lock:
+        summary = Trainer(cfg, run).fit()
     train_s = time.perf_counter() - t0
 
     test_a, test_b = scan_folder(data / "testA").files, scan_folder(data / "testB").files

@@ -40,12 +40,17 @@ def run_objective(run: Path) -> ObjectiveSpec:
     """The registry entry of the objective a run folder trained (from its train_config.json)."""
     from .training.run import RunFolder, TrainingError
 
+    from .training.config import ConfigError, read_run_config
+
     folder = RunFolder(run)
     try:
-        name = read_json(folder.config)["model"]
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = read_json(folder.config)
+    except (OSError, ValueError):
         raise TrainingError(f"{folder.config}: missing or unreadable; not a pocketgan run folder") from None
-    return get_objective(name)
+    try:
+        return get_objective(read_run_config(saved, folder.config).model)
+    except ConfigError as e:
+        raise TrainingError(str(e)) from None
 
 
 def loss_figure(metrics: list[dict], spec: ObjectiveSpec) -> str:

@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from pocketgan.data.synthetic import make_synthetic_dataset
 from pocketgan.models import create_generator
 from pocketgan.training.config import TrainConfig
+
+# The property-based (Hypothesis) tests are a bounded fuzz run in `make test`: a fixed seed (derandomize:
+# the same generated cases every run, so CI is reproducible), a cap on cases per test, and no per-case
+# deadline (2 busy cores make timings noisy). HYPOTHESIS_PROFILE=long for a deeper local run.
+settings.register_profile("ci", derandomize=True, max_examples=150, deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("long", max_examples=3000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 pytest_plugins = ["localhttp"]  # the local HTTP server fixture `server`, for download tests
 

@@ -14,11 +14,19 @@ from ..devices import DEVICE_HELP
 MAX_IMAGE_SIZE = 4096  # export / info sizes: larger is a typo, not a phone model
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """A typed value as an error line quotes it: as typed when plain, else Python's quoting (so a
+    newline or control character cannot break the one-line message), cut to ``limit``."""
+    plain = text.isprintable() and text == text.strip() and text != ""
+    out = text if plain else repr(text)
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: {shown(text)}") from None
 
 
 def int_at_least(low: int, high: int | None = None, what: str | None = None):
@@ -28,7 +36,7 @@ def int_at_least(low: int, high: int | None = None, what: str | None = None):
         if value < low or (high is not None and value > high):
             rng = f"between {low} and {high}" if high is not None else (
                 what or ("positive" if low == 1 else "0 or more" if low == 0 else f"at least {low}"))
-            raise argparse.ArgumentTypeError(f"must be {rng} (got {text})")
+            raise argparse.ArgumentTypeError(f"must be {rng} (got {shown(text)})")
         return value
     return parse
 
@@ -43,16 +51,16 @@ def finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {shown(text)}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number (got {text})")
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {shown(text)})")
     return value
 
 
 def positive_float(text: str) -> float:
     value = finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {shown(text)})")
     return value
 
 
@@ -61,7 +69,7 @@ def float_up_to(high: float):
     def parse(text: str) -> float:
         value = positive_float(text)
         if value > high:
-            raise argparse.ArgumentTypeError(f"must be a positive number up to {high:g} (got {text})")
+            raise argparse.ArgumentTypeError(f"must be a positive number up to {high:g} (got {shown(text)})")
         return value
     return parse
 
@@ -72,7 +80,7 @@ def strength_value(text: str) -> float:
 
     value = finite_float(text)
     if not MIN_STRENGTH <= value <= MAX_STRENGTH:
-        raise argparse.ArgumentTypeError(f"must be {STRENGTH_RANGE} (got {text})")
+        raise argparse.ArgumentTypeError(f"must be {STRENGTH_RANGE} (got {shown(text)})")
     return value
 
 

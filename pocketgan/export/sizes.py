@@ -8,20 +8,19 @@ import re
 from ..errors import OptionError
 
 MAX_EXPORT_SIZE = 4096  # per side: larger is a typo, not a phone model
-_HXW = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
+_HXW = re.compile(r"\s*([0-9]+)\s*[xX×]\s*([0-9]+)\s*")  # ASCII digits: int() would take "٣" but no user means it
+_N = re.compile(r"\s*([0-9]+)\s*")
 
 
 def parse_size(size) -> tuple[int, int]:
     """(height, width) of an export size: an int N (N x N), a string "N" or "HxW", or a (H, W) pair.
     Raises OptionError (one line naming the value) for anything else, or a side outside 1..4096."""
     if isinstance(size, str):
-        match = _HXW.fullmatch(size)
-        if match:
-            hw = (int(match[1]), int(match[2]))
-        elif size.strip().isdigit():
-            hw = (int(size), int(size))
-        else:
-            raise OptionError(f"export size {size!r} is not N or HxW (height x width, e.g. 256 or 384x512)")
+        match = _HXW.fullmatch(size) or _N.fullmatch(size)
+        if not match or any(len(side) > 5 for side in match.groups()):  # 5 digits: already far past the limit
+            raise OptionError(f"export size {size[:40]!r} is not N or HxW (height x width, e.g. 256 or 384x512) "
+                              f"with sides up to {MAX_EXPORT_SIZE}")
+        hw = (int(match.groups()[0]), int(match.groups()[-1]))
     elif isinstance(size, (tuple, list)) and len(size) == 2:
         hw = tuple(size)
     else:

@@ -4,7 +4,6 @@ states as tensors; counters, scheduler state and the run config as JSON in the f
 from __future__ import annotations
 
 import json
-import typing
 from pathlib import Path
 
 import torch
@@ -98,23 +97,6 @@ def subset(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 _COUNTERS = ("epoch", "iter_in_epoch", "step", "steps_per_epoch")
 
 
-def _type_ok(value, hint) -> bool:
-    """``value`` fits a TrainConfig field annotation (int, float, str, bool, or ``X | None``)."""
-    options = typing.get_args(hint) or (hint,)
-    for t in options:
-        if t is type(None) and value is None:
-            return True
-        if t is bool and type(value) is bool:
-            return True
-        if t is int and type(value) is int:
-            return True
-        if t is float and type(value) in (int, float):
-            return True
-        if t is str and isinstance(value, str):
-            return True
-    return False
-
-
 def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) -> dict:
     """Check a checkpoint's JSON metadata before anything indexes into it; returns it.
 
@@ -124,7 +106,7 @@ def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) ->
     ``resume=True``: also what restoring a run reads (``log_window``, ``optimizers``,
     ``schedulers``, ``rng``, ``pools``). Raises :class:`CheckpointError`, one line naming ``path``
     and the field."""
-    from .config import ConfigError, TrainConfig
+    from .config import ConfigError, read_run_config
 
     def bad(field: str, why: str) -> CheckpointError:
         return CheckpointError(f"{path}: damaged checkpoint metadata: {field} {why}")
@@ -134,14 +116,10 @@ def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) ->
     cfg = meta.get("config")
     if not isinstance(cfg, dict):
         raise bad("config", "is missing" if cfg is None else f"is {type(cfg).__name__}, not a mapping")
-    hints = typing.get_type_hints(TrainConfig)
-    for key, value in cfg.items():
-        if key in hints and not _type_ok(value, hints[key]):
-            raise bad(f"config.{key}", f"has the wrong type ({type(value).__name__} {str(value)[:40]!r})")
     try:
-        TrainConfig.from_dict(cfg).validate()
-    except (ConfigError, TypeError, ValueError) as e:
-        raise bad("config", f"is not a valid training config ({first_line(e)})") from None
+        read_run_config(cfg, f"{path}: the run config it holds")
+    except ConfigError as e:
+        raise CheckpointError(first_line(e, limit=1000)) from None
     for key in _COUNTERS:
         value = meta.get(key)
         if type(value) is not int or value < 0:

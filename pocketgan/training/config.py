@@ -7,7 +7,12 @@ the config goes into every run folder and checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import math
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..directions import DIRECTION_NAMES
 from ..errors import PocketganError
@@ -161,6 +166,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """One :class:`ConfigError` line naming the option, for the first problem found."""
+        check_fields(dataclasses.asdict(self))  # types first: a str where a number belongs is named, not compared
         if self.model not in OBJECTIVES:
             raise ConfigError(f"model must be one of {', '.join(OBJECTIVES)} (got {self.model!r})")
         if self.data is None and (self.a is None or self.b is None):
@@ -214,11 +220,62 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        """The config a dict describes, checked field by field (:func:`check_fields`); not yet
+        :meth:`validate`-d."""
+        check_fields(d)
         return cls(**d)
+
+
+def type_name(hint) -> str:
+    """"a whole number", "a number", "text", "true or false", or "... or null" for ``X | None``."""
+    names = {int: "a whole number", float: "a number", str: "text", bool: "true or false", type(None): "null"}
+    return " or ".join(names.get(t, getattr(t, "__name__", str(t))) for t in (typing.get_args(hint) or (hint,)))
+
+
+def fits_type(value, hint) -> bool:
+    """``value`` (as JSON or YAML gives it) fits a config field's annotation: int, float (an int
+    too), str, bool (never 1/0: a typo should not pass), or ``X | None``."""
+    for t in typing.get_args(hint) or (hint,):
+        if (t is type(None) and value is None) or (t in (bool, int) and type(value) is t) \
+                or (t is float and type(value) in (int, float) and math.isfinite(value)) \
+                or (t is str and isinstance(value, str)):
+            return True
+    return False
+
+
+def check_fields(d, cls=TrainConfig) -> None:
+    """Every key of ``d`` is a field of ``cls`` (else one line naming it and the closest real key) and
+    every value has its field's type (else one line naming the field, the value and the type)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"a run config must be a mapping of option names to values (got {type(d).__name__})")
+    hints = typing.get_type_hints(cls)
+    for key, value in d.items():
+        if key not in hints:
+            close = [k for k in hints if k.lower() == str(key).lower()] or difflib.get_close_matches(str(key), list(hints), n=1)
+            raise ConfigError(f"unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if not fits_type(value, hints[key]):
+            shown = json.dumps(value)[:60] if _jsonable(value) else repr(value)[:60]
+            raise ConfigError(f"{key}: {shown} is not {type_name(hints[key])}")
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def read_run_config(d, source: str | Path) -> TrainConfig:
+    """The valid TrainConfig a saved run config (train_config.json, a checkpoint's copy) describes, or
+    one :class:`ConfigError` line naming ``source`` and the field: what every reader of a run
+    config goes through, so a hand edit is named, not met as a TypeError deep in the trainer."""
+    try:
+        cfg = TrainConfig.from_dict(d)
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return cfg
 
 
 def config_for(model: str = "cyclegan", **given) -> TrainConfig:

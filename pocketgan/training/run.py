@@ -14,16 +14,21 @@ rank 0 alone writes the run folder (see distributed.py).
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PocketganError
+from ..errors import PocketganError, first_line
+from ..fileio import read_json
 from . import distributed
+from .run_lock import RunFolderBusy, RunLock, is_empty
 from ..fileio import atomic_write_bytes
 from .checkpoint import CheckpointError, read_checkpoint_meta, validate_checkpoint_meta
-from .config import TrainConfig, runtime_fields
+from .config import ConfigError, TrainConfig, read_run_config, runtime_fields
 
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
 
@@ -97,45 +102,67 @@ class RunFolder:
                     continue
 
 
-def new_run_dir(cfg: TrainConfig, base: str | None = None) -> Path:
-    """runs/NAME for ``--name``; otherwise runs/<base or dataset name>, with _2, _3... if taken."""
+def claim_run_dir(cfg: TrainConfig, base: str | None = None) -> tuple[Path, RunLock]:
+    """The folder of a new run, created and locked (run_lock.py): runs/NAME for ``--name``;
+    otherwise runs/<base or dataset name>, with _2, _3... if taken. The emptiness check happens
+    after the lock is taken, so two processes started at once cannot both find it empty."""
     runs = Path(cfg.runs_dir)
     if cfg.name:
         run = runs / cfg.name
-        if run.exists() and any(run.iterdir()):
+        lock = RunLock(run).acquire()
+        if not is_empty(run):
+            lock.release()
             raise TrainingError(f"{run}: run folder already exists; continue it with --resume {run} or pick another --name")
-        return run
+        return run, lock
     base = base or (Path(cfg.data).resolve().name if cfg.data else f"{Path(cfg.a).resolve().name}2{Path(cfg.b).resolve().name}")
-    run, k = runs / base, 1
-    while run.exists() and any(run.iterdir()):
-        k += 1
-        run = runs / f"{base}_{k}"
-    return run
+    for k in itertools.count(1):
+        run = runs / (base if k == 1 else f"{base}_{k}")
+        if run.exists() and (not run.is_dir() or not is_empty(run)):
+            continue
+        try:
+            lock = RunLock(run).acquire()
+        except RunFolderBusy:  # another run is starting there right now: take the next name
+            continue
+        if is_empty(run):
+            return run, lock
+        lock.release()
+    raise AssertionError("unreachable")
 
 
 def train(cfg: TrainConfig) -> dict:
-    """Start a new run (in a new folder under ``cfg.runs_dir``) and train it; returns fit()'s summary."""
+    """Start a new run (in a new folder under ``cfg.runs_dir``) and train it; returns fit()'s summary.
+    Rank 0 owns the folder (its lock) for the whole run; a set-up that fails before anything is
+    written leaves no folder behind."""
     from .loop import Trainer
 
     cfg.validate()
     with distributed.process_group(cfg.device) as ctx:
-        run, error = None, None
+        run, lock, error = None, None, None
         if ctx.main:  # rank 0 picks the folder (a _2 suffix must not differ between ranks)
             try:
-                run = new_run_dir(cfg)
-            except TrainingError as e:
+                run, lock = claim_run_dir(cfg)
+            except (TrainingError, RunFolderBusy) as e:
                 error = str(e)
+            except OSError as e:  # a read-only or full runs folder, a file where it should be
+                error = f"{cfg.runs_dir}: cannot create the run folder there ({e.strerror or e})"
         run, error = distributed.broadcast((run, error), ctx)
         if error:
             raise TrainingError(error)
-        return Trainer(cfg, run).fit()
+        try:
+            trainer = Trainer(cfg, run)
+        except BaseException:
+            if lock is not None:
+                lock.release(remove=is_empty(run))
+            raise
+        with lock if lock is not None else contextlib.nullcontext():
+            return trainer.fit()
 
 
 def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
     """Continue ``run_dir`` from its last checkpoint. Only runtime settings (device, workers,
     max_steps, logging...) may be overridden; changing the maths would not be a continuation.
-    A run stopped before its first checkpoint has learnt nothing yet: it starts over, in its folder."""
-    from ..fileio import read_json
+    A run stopped before its first checkpoint has learnt nothing yet: it starts over, in its folder.
+    The folder's lock is taken before anything in it changes."""
     from .loop import Trainer
 
     folder = RunFolder(Path(run_dir))
@@ -144,32 +171,77 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
     restart = not folder.checkpoint.is_file()
     if restart and not folder.config.is_file():
         raise TrainingError(f"{folder.root}: not a run folder (no {CHECKPOINT} and no {folder.config.name})")
-    source = folder.config if restart else folder.checkpoint
+    lock = RunLock(folder.root) if int(os.environ.get("RANK", "0")) == 0 else None  # rank 0 writes, so owns
+    with lock if lock is not None else contextlib.nullcontext():
+        saved = saved_config(folder, restart)
+        overrides = dict(overrides or {})
+        fixed = {k: v for k, v in overrides.items() if k not in runtime_fields() and saved.get(k) != v}
+        if fixed:
+            changes = ", ".join(f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in fixed.items())
+            raise TrainingError(f"{folder.root}: cannot change the model or objective when resuming ({changes}); "
+                                "start a new run instead")
+        if ("a" in overrides or "b" in overrides) and "data" not in overrides:
+            overrides["data"] = None
+        if "data" in overrides and overrides["data"] is not None:
+            overrides.update(a=None, b=None)
+        try:
+            cfg = read_run_config({**saved, **overrides}, "the resumed run's options")
+        except ConfigError as e:
+            raise TrainingError(str(e)) from None
+        if not restart:
+            for line in edited_fields(folder.config, cfg.to_dict(), set(overrides)):
+                warnings.warn(line)
+        if restart:
+            warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
+                          "from step 0")
+            folder.truncate_logs(0)
+        with distributed.process_group(cfg.device):
+            return Trainer(cfg, folder.root, resume=not restart).fit()
+
+
+def saved_config(folder: RunFolder, restart: bool) -> dict:
+    """The run config a resume continues: the checkpoint's (its maths are what the weights were trained
+    with), or train_config.json for a run stopped before its first checkpoint; checked field by field.
+    A train_config.json edited by hand beside a checkpoint is not silently overwritten: one warning per
+    edited field says that the checkpoint's value is the one used."""
     try:
-        saved = read_json(folder.config) if restart else \
-            validate_checkpoint_meta(read_checkpoint_meta(folder.checkpoint), folder.checkpoint)["config"]
-    except (CheckpointError, OSError, ValueError, KeyError, TypeError) as e:
-        raise TrainingError(f"{source}: unreadable ({e})" if not isinstance(e, CheckpointError) else str(e)) from None
-    if not isinstance(saved, dict):
-        raise TrainingError(f"{source}: holds no run config; not a pocketgan run")
-    overrides = dict(overrides or {})
-    fixed = {k: v for k, v in overrides.items() if k not in runtime_fields() and saved.get(k) != v}
-    if fixed:
-        changes = ", ".join(f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in fixed.items())
-        raise TrainingError(f"{folder.root}: cannot change the model or objective when resuming ({changes}); "
-                            "start a new run instead")
-    if ("a" in overrides or "b" in overrides) and "data" not in overrides:
-        overrides["data"] = None
-    if "data" in overrides and overrides["data"] is not None:
-        overrides.update(a=None, b=None)
+        if restart:
+            saved = read_json(folder.config)
+            read_run_config(saved, folder.config)
+            return saved
+        saved = validate_checkpoint_meta(read_checkpoint_meta(folder.checkpoint), folder.checkpoint)["config"]
+    except ConfigError as e:
+        raise TrainingError(str(e)) from None
+    except CheckpointError as e:
+        raise TrainingError(str(e)) from None
+    except (OSError, ValueError) as e:  # unreadable train_config.json: not JSON, not UTF-8, a folder...
+        raise TrainingError(f"{folder.config}: unreadable ({first_line(e)}); without a checkpoint it is the only "
+                            "record of the run's options") from None
+    return saved
+
+
+def edited_fields(path: Path, used: dict, flags: set[str]) -> list[str]:
+    """One line per field of ``path`` (train_config.json) that differs from ``used`` (the checkpoint's
+    config and the resume's ``flags``): a hand edit, or a flag of a resume killed before its first
+    checkpoint. Each says which value the run continues with; the file is then written again with it."""
     try:
-        cfg = TrainConfig.from_dict({**saved, **overrides})
-        cfg.validate()
-    except (TypeError, ValueError) as e:
-        raise TrainingError(f"{source}: unusable run config ({e})") from None
-    if restart:
-        warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
-                      "from step 0")
-        folder.truncate_logs(0)
-    with distributed.process_group(cfg.device):
-        return Trainer(cfg, folder.root, resume=not restart).fit()
+        written = read_json(path)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        return [f"{path}: unreadable ({first_line(e)}); the checkpoint's copy of the run config is used and the file "
+                "is written again from it"]
+    if not isinstance(written, dict):
+        return [f"{path}: not a mapping; the checkpoint's copy of the run config is used and the file is written again"]
+    lines = []
+    for key in sorted(written, key=str):
+        if key not in used:
+            lines.append(f"{path}: {key!r} is not an option of this run; ignored (the file is written again without it)")
+        elif written[key] != used[key]:
+            flag = "--" + key.replace("_", "-")
+            source = (f"the value of {flag}" if key in flags else "the checkpoint's value")
+            how = ("" if key in flags else f"; to change it on resume, pass {flag}" if key in runtime_fields() else
+                   "; a resumed run keeps the maths it was trained with: start a new run (--init-from) to change it")
+            lines.append(f"{path}: {key} is {json.dumps(written[key])[:60]} there, but {source}, "
+                         f"{json.dumps(used[key])[:60]}, is the one used{how}")
+    return lines
