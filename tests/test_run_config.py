@@ -62,13 +62,18 @@ def test_beside_a_checkpoint_an_edit_is_a_warning_and_the_checkpoint_wins(run):
     with pytest.warns(UserWarning) as caught:
         assert main(["train", "--resume", str(run), "--max-steps", "3"]) == 0
     lines = {str(w.message).split(": ")[1].split()[0]: str(w.message) for w in caught}
-    assert set(lines) == {"lr", "log_every", "max_steps"}  # one warning per edited field
+    assert set(lines) == {"lr", "log_every"}  # one warning per edited field; a flag given now is no edit
     assert '"fast" there, but the checkpoint\'s value, 0.0002, is the one used' in lines["lr"]
     assert "start a new run" in lines["lr"]
     assert "pass --log-every" in lines["log_every"]
-    assert "the value of --max-steps, 3, is the one used" in lines["max_steps"]
     saved = json.loads((run / "train_config.json").read_text())
     assert saved["lr"] == 2e-4 and saved["log_every"] == 1 and saved["max_steps"] == 3  # what the run used
+
+
+def test_a_plain_resume_warns_of_nothing(run, recwarn):
+    assert main(["train", "--resume", str(run), "--max-steps", "3"]) == 0
+    assert main(["train", "--resume", str(run), "--max-steps", "4", "--log-every", "2"]) == 0
+    assert not [w for w in recwarn if "train_config.json" in str(w.message)]
 
 
 def test_an_unreadable_config_beside_a_checkpoint_is_a_warning(run):

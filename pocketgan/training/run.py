@@ -189,7 +189,7 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
         except ConfigError as e:
             raise TrainingError(str(e)) from None
         if not restart:
-            for line in edited_fields(folder.config, cfg.to_dict(), set(overrides)):
+            for line in edited_fields(folder.config, saved, set(overrides)):
                 warnings.warn(line)
         if restart:
             warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
@@ -222,8 +222,9 @@ def saved_config(folder: RunFolder, restart: bool) -> dict:
 
 def edited_fields(path: Path, used: dict, flags: set[str]) -> list[str]:
     """One line per field of ``path`` (train_config.json) that differs from ``used`` (the checkpoint's
-    config and the resume's ``flags``): a hand edit, or a flag of a resume killed before its first
-    checkpoint. Each says which value the run continues with; the file is then written again with it."""
+    config) and is not set by a flag of this resume: a hand edit (or a flag of a resume killed before
+    its first checkpoint), saying that the checkpoint's value is the one used; the file is then
+    written again with the values the run continues with."""
     try:
         written = read_json(path)
     except FileNotFoundError:
@@ -234,14 +235,12 @@ def edited_fields(path: Path, used: dict, flags: set[str]) -> list[str]:
     if not isinstance(written, dict):
         return [f"{path}: not a mapping; the checkpoint's copy of the run config is used and the file is written again"]
     lines = []
-    for key in sorted(written, key=str):
+    for key in sorted((k for k in written if k not in flags), key=str):
         if key not in used:
             lines.append(f"{path}: {key!r} is not an option of this run; ignored (the file is written again without it)")
         elif written[key] != used[key]:
-            flag = "--" + key.replace("_", "-")
-            source = (f"the value of {flag}" if key in flags else "the checkpoint's value")
-            how = ("" if key in flags else f"; to change it on resume, pass {flag}" if key in runtime_fields() else
-                   "; a resumed run keeps the maths it was trained with: start a new run (--init-from) to change it")
-            lines.append(f"{path}: {key} is {json.dumps(written[key])[:60]} there, but {source}, "
-                         f"{json.dumps(used[key])[:60]}, is the one used{how}")
+            how = (f"to change it on resume, pass --{key.replace('_', '-')}" if key in runtime_fields() else
+                   "a resumed run keeps the maths it was trained with: start a new run (--init-from) to change it")
+            lines.append(f"{path}: {key} is {json.dumps(written[key])[:60]} there, but the checkpoint's value, "
+                         f"{json.dumps(used[key])[:60]}, is the one used; {how}")
     return lines
