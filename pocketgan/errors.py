@@ -25,6 +25,13 @@ class OptionError(PocketganError):
     options that do not go together (outside the training config, which has its own ConfigError)."""
 
 
+class ModelFolderError(PocketganError):
+    """A path that is not a usable pocketgan model folder, or a file in it that cannot be used (one
+    line, naming the path). It lives here, not beside the model-folder code, because the weight-file
+    reader (:mod:`pocketgan.models.weights`) subclasses it and the model-folder code imports that
+    reader; :mod:`pocketgan.models.pretrained` re-exports it."""
+
+
 class MissingDependency(PocketganError):
     """An optional extra is not installed; the message names what is missing and the pip command
     that installs it (e.g. ``pip install 'pocketgan[export]'``)."""

@@ -1,7 +1,12 @@
 """Atomic writes: a crash or Ctrl-C mid-write must never leave a half-written checkpoint, config
 or image where a good one was. Write a hidden temp file in the same folder (``os.replace`` is
 atomic only within one filesystem; folder scans skip dotfiles if a crash leaves one behind),
-fsync it, rename it over the target, then fsync the folder so the rename itself persists."""
+fsync it, rename it over the target, then fsync the folder so the rename itself persists.
+
+The temp file is ``.{name}.{8 hex}.tmp``, hidden and ending in ``.tmp`` (run folders delete
+``.*.tmp`` left by a killed process), and never longer than the folder's file-name limit: a legal
+246-byte name must not fail because its temp name would be 260 bytes, so the copy of ``name`` in it
+is cut, in bytes (UTF-8 names count bytes) and at a character boundary."""
 from __future__ import annotations
 
 import json
@@ -10,10 +15,43 @@ import secrets
 from pathlib import Path
 
 
+# the limit where the folder does not say (Windows, or an unknown file system): ext4, XFS, APFS
+# and NTFS all allow 255 (bytes or UTF-16 units, and UTF-8 bytes are never fewer)
+DEFAULT_NAME_MAX = 255
+TEMP_SUFFIX = ".tmp"
+
+
+def name_max(folder: str | Path) -> int:
+    """The longest file name, in bytes, ``folder``'s file system allows."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):  # no pathconf (Windows), or no answer
+        return DEFAULT_NAME_MAX
+    return limit if limit > 0 else DEFAULT_NAME_MAX
+
+
+def _cut_to_bytes(name: str, budget: int) -> str:
+    """The longest start of ``name`` whose file-system encoding fits in ``budget`` bytes, never
+    ending inside a multi-byte character."""
+    used = 0
+    for i, ch in enumerate(name):
+        used += len(os.fsencode(ch))
+        if used > budget:
+            return name[:i]
+    return name
+
+
+def temp_path(path: Path) -> Path:
+    """A hidden ``.{name}.{8 hex}.tmp`` beside ``path``, within the folder's file-name limit."""
+    token = secrets.token_hex(4)
+    budget = name_max(path.parent) - len(f"..{token}{TEMP_SUFFIX}")
+    return path.with_name(f".{_cut_to_bytes(path.name, max(budget, 0))}.{token}{TEMP_SUFFIX}")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temp_path(path)
     # os.open (not mkstemp) so the final file gets the usual umask permissions, not 0600
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:

@@ -61,7 +61,7 @@ def test_evaluate_by_name_writes_into_the_resolved_model_not_the_cwd(imported, c
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 2 images < the KID subset: reduced, with a warning
         rc = main(["evaluate", "--model", NAME, "--direction", "both", "--data", str(toy_data), "--max-images", "2",
-                   "--kid-subset", "2", "--device", "cpu", "--no-progress", "--no-cache"])
+                   "--kid-subset", "2", "--device", "cpu", "--no-progress", "--no-cache", "--allow-small-images"])
     assert rc == 0, capsys.readouterr().err
     assert list(cwd.iterdir()) == []  # nothing next to the caller
     saved = json.loads((imported / "eval.json").read_text())

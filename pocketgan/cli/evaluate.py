@@ -29,6 +29,10 @@ def add_parser(sub) -> None:
                     help="translate at most this long a side, e.g. the training crop size (0 = native size)")
     ev.add_argument("--strength", type=strength_value, default=1.0, metavar="S",
                     help=f"{STRENGTH_HELP}; results are kept apart per strength (default: 1)")
+    ev.add_argument("--allow-small-images", action="store_true",
+                    help="score a test folder even when all its images are under 75 px on their shorter side (refused "
+                         "by default: Inception sees them upscaled over 4×, so FID/KID measure the blur; e.g. to "
+                         "compare with published 32 px CIFAR-10 figures); they are warned about either way")
     ev.add_argument("--out", default=None,
                     help="JSON file to write/merge (default: MODEL/eval.json, or <model home>/evaluations/NAME/eval.json "
                          "for a bundled model)")
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     for direction in (DIRECTION_NAMES if args.direction == "both" else (args.direction,)):
         result = evaluate(model, args.data, direction, args.convention, device, args.max_images,
                           args.kid_subset, progress=not args.no_progress, use_cache=not args.no_cache,
-                          max_side=args.max_size or None, strength=args.strength)
+                          max_side=args.max_size or None, strength=args.strength,
+                          allow_small=args.allow_small_images)
         print(format_result(result))
         save_result(result, out)
     print(f"results in {out}")

@@ -13,7 +13,9 @@ def add_parser(sub) -> None:
     im = sub.add_parser("import", help="convert a reference .pth generator (junyanz/pytorch-CycleGAN-and-pix2pix) to a model "
                                        "folder, or download a published one (--published NAME)",
                         description="Convert latest_net_G_A.pth / latest_net_G_B.pth / latest_net_G.pth into a pocketgan "
-                                    "model folder. Loaded with weights_only=True (no code in the file is run). Importing "
+                                    "model folder (a .safetensors of the same state_dict works too: the format is read "
+                                    "from the file's bytes, not its name). Loaded with weights_only=True (no code in the "
+                                    "file is run); a damaged file is one line that names it. Importing "
                                     "G_A and G_B into the same --out gives a two-way model. With --published NAME, the "
                                     "authors' published checkpoint is downloaded (resumable, size-checked), converted into "
                                     "the model home (see `pocketgan models`) and usable as --model NAME.")

@@ -15,7 +15,12 @@ def add_parser(sub) -> None:
                                     "<name>.png (never over an input); videos (.mp4 .mov .mkv .webm .avi) as videos of "
                                     "the same kind, frame rate and size, audio copied (needs PyAV: "
                                     "pip install 'pocketgan[video]'). Any size: images are padded to the network's "
-                                    "stride and come back at their original size.")
+                                    "stride and come back at their original size. An input that cannot be read, or an "
+                                    "output the file system refuses for its name (too long, not allowed there, a folder "
+                                    "in the way), is skipped with a warning naming it and the rest go on. Exit status: "
+                                    "0 when every input was written; 1 when some were skipped (also when that left "
+                                    "nothing written), so a script sees an incomplete batch; 2 when an error stopped "
+                                    "the command (a full disk, a read-only --out, a bad option).")
     tr.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders or glob patterns")
     tr.add_argument("--model", help=f"{MODEL_HELP} (default: the bundled summer2winter)")
     tr.add_argument("--direction", default="AtoB", choices=DIRECTION_NAMES,
@@ -55,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     pipe = TranslationPipeline.from_pretrained(model, args.direction, device=str(device),
                                                max_side=args.max_size, batch_size=args.batch_size,
                                                strength=args.strength)
-    written, errors = translate_files(pipe, args.inputs, args.out, args.format, progress=not args.no_progress,
-                                      stabilize=args.stabilize)
+    written, skipped, unwritten = translate_files(pipe, args.inputs, args.out, args.format,
+                                                  progress=not args.no_progress, stabilize=args.stabilize)
     from ..inference.video import is_video
 
     n_videos = sum(1 for p in written if is_video(p))
@@ -64,5 +69,13 @@ def run(args: argparse.Namespace) -> int:
     if n_videos:
         videos = f"{n_videos} video{'s' if n_videos != 1 else ''}"
         what = f"{what} and {videos}" if len(written) > n_videos else videos
-    print(f"wrote {what} to {args.out}" + (f"; {len(errors)} inputs skipped (see above)" if errors else ""))
-    return 1 if errors else 0
+    print(f"wrote {what} to {args.out}" + _skips(skipped, unwritten))
+    return 1 if skipped or unwritten else 0  # incomplete: see the description's "Exit status"
+
+
+def _skips(skipped: list[str], unwritten: list[str]) -> str:
+    """"; 2 inputs skipped, 1 output not written (see above)", or "" when nothing was."""
+    parts = [f"{len(skipped)} input{'s' if len(skipped) != 1 else ''} skipped"] if skipped else []
+    if unwritten:
+        parts.append(f"{len(unwritten)} output{'s' if len(unwritten) != 1 else ''} not written")
+    return f"; {', '.join(parts)} (see above)" if parts else ""

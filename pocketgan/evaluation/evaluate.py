@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import DataError, ImageError, load_image, scan_folder
+from ..data.images import DataError, ImageError, load_image, probe_image, scan_folder
 from ..data.paired import load_pair, scan_pairs
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
@@ -27,8 +28,14 @@ from ..fileio import atomic_write_bytes, atomic_write_json, read_json
 from ..home import pocketgan_home
 from ..inference.pipeline import TranslationPipeline
 from ..models.pretrained import ModelFolderError, load_generator, read_model_config
-from .inception import inception_features
+from .inception import INPUT_SIZE, inception_features
 from .metrics import fid, kid, psnr, ssim
+
+MIN_SIDE = math.ceil(INPUT_SIZE / 4)
+"""The shorter side (75 px) below which an image's FID/KID says little: Inception sees every image
+resized to 299×299, so an image under a quarter of that is blown up more than four times, and its
+features describe the interpolation's blur rather than what the translator drew (a 1×1 image is a
+flat colour). Such folders get a warning; one where every image is that small is refused."""
 
 
 def cache_dir() -> Path:
@@ -46,6 +53,23 @@ def load_decodable(files: list[Path]) -> tuple[list[Path], list[Image.Image]]:
         except ImageError as e:
             warnings.warn(f"skipped {e}", stacklevel=2)
     return kept, images
+
+
+def check_sizes(folder: Path, sizes: list[tuple[int, int]], allow_small: bool = False) -> None:
+    """Warn once for ``folder`` (``sizes``: its images' upright (width, height), from their headers)
+    when some images are under :data:`MIN_SIDE`; raise DataError when all are, unless
+    ``allow_small`` (a deliberate low-resolution benchmark), which only warns."""
+    small = [s for s in sizes if min(s) < MIN_SIDE]
+    if not small:
+        return
+    w, h = min(small, key=lambda s: (min(s), s[0] * s[1]))
+    if len(small) == len(sizes) and not allow_small:
+        raise DataError(f"{folder}: all {len(sizes)} images are smaller than {MIN_SIDE} px on their shorter side (the "
+                        f"smallest {w}×{h}); Inception sees them upscaled over 4× to {INPUT_SIZE} px, so FID and KID would "
+                        "measure the blur, not the translation: evaluate on larger test images (or --allow-small-images)")
+    warnings.warn(f"{folder}: {len(small)} of {len(sizes)} images are smaller than {MIN_SIDE} px on their shorter side "
+                  f"(the smallest {w}×{h}); Inception sees them upscaled over 4×, so their FID/KID figures mean little",
+                  stacklevel=3)
 
 
 def cached_features(files: list[Path], images: list[Image.Image], mode: str, device: str, progress: bool, desc: str,
@@ -70,11 +94,13 @@ def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
 
 def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "AtoB", mode: str = "clean", device: str = "auto",
              max_images: int | None = None, kid_subset: int = 1000, progress: bool = True, use_cache: bool = True,
-             max_side: int | None = None, strength: float = 1.0) -> dict:
+             max_side: int | None = None, strength: float = 1.0, allow_small: bool = False) -> dict:
     """Evaluate one direction of ``model`` on ``data``/test{A,B}. Returns the result dict.
     ``max_side``: translate images at most this large (e.g. the training scale), results restored
     to the original size, as `translate --max-size` does. ``strength``: as `translate --strength`
-    (a residual model's change scaled, others blended), to score the dial a user would set."""
+    (a residual model's change scaled, others blended), to score the dial a user would set. Image
+    sizes are checked from the files' headers first (:func:`check_sizes`; ``allow_small``), before
+    any image is decoded or any model loaded."""
     chosen = get_direction(direction)
     direction, slot, back_slot = chosen.name, chosen.slot, chosen.other.slot
     dev = resolve_device(device)
@@ -87,14 +113,19 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     src_dir, dst_dir = (data / f for f in chosen.folders("test"))
     if not src_dir.is_dir() and not dst_dir.is_dir() and (data / "test").is_dir():
         # the aligned pix2pix layout: test/ holds A|B side by side
-        pairs = [load_pair(p) for p in scan_pairs(data, "test").pairs[:max_images]]
+        found = scan_pairs(data, "test").pairs[:max_images]
+        check_sizes(data / "test", [(w // 2, h) for w, h in (probe_image(p.a) for p in found)], allow_small)
+        pairs = [load_pair(p) for p in found]
         a_images, b_images = [p[0] for p in pairs], [p[1] for p in pairs]
         originals, target_images = (a_images, b_images) if chosen.source == "A" else (b_images, a_images)
         sources = targets = None  # no per-domain files: features are not cached
         src_dir, dst_dir, paired = data / "test", data / "test", True
     else:
-        sources, originals = load_decodable(scan_folder(src_dir).files[:max_images])
-        targets, target_images = load_decodable(scan_folder(dst_dir).files[:max_images])
+        scans = [scan_folder(src_dir), scan_folder(dst_dir)]
+        for scan in scans:
+            check_sizes(scan.folder, scan.sizes[:max_images], allow_small)
+        sources, originals = load_decodable(scans[0].files[:max_images])
+        targets, target_images = load_decodable(scans[1].files[:max_images])
         paired = [p.stem for p in sources] == [p.stem for p in targets] and \
             all(a.size == b.size for a, b in zip(originals, target_images))
     if len(originals) < 2 or len(target_images) < 2:

@@ -1,6 +1,12 @@
 """The ``translate`` command's file handling: expand inputs, pick output names that never
 overwrite an input, translate in batches with a progress bar, report bad files without stopping.
 
+A bad file is skipped with a warning naming it, and the batch goes on: an input that cannot be
+decoded, or an output the file system refuses for a reason of its own (its name: too long, not valid
+there, a folder of that name in the way). A problem of the output folder (a full disk, a read-only
+folder, no permission) would fail every file after it, so it stops the batch with one line that
+says how many were written.
+
 Video files (.mp4 .mov .mkv .webm .avi, given by name, by a glob pattern or in
 a folder) are translated into videos of the same kind, one after the other after the images (see
 :mod:`pocketgan.inference.video`)."""
@@ -18,11 +24,22 @@ from tqdm import tqdm
 from ..data.images import (IMAGE_EXTENSIONS, DataError, ImageError, _list_folder, _natural_key, collect_inputs,
                            load_image, resolved, save_image)
 from ..errors import OptionError, PocketganError
+from ..fileio import name_max
 from .pipeline import TranslationPipeline
 from .video import VideoError, is_video
 
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+# an output the file system refuses for its own name: the next output may be fine (EINVAL: a name
+# Windows or a FAT/SMB file system does not allow; EILSEQ: bytes a UTF-8-only file system rejects)
+NAME_REFUSED = (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.EISDIR)
+
+
+def name_refused(err: OSError) -> bool:
+    """An error about this output's name, not the folder: one of :data:`NAME_REFUSED` raised by an
+    operation on a path (creating or renaming the file; it then names the file). The same errno
+    from fsync or write (no file name: EINVAL where a file system cannot sync) stops the batch."""
+    return err.errno in NAME_REFUSED and err.filename is not None
 
 
 class OutputError(PocketganError):
@@ -36,6 +53,18 @@ def _advice(err: OSError) -> str:
     if err.errno in NOT_WRITABLE:
         return "; choose a folder you can write with --out"
     return ""
+
+
+def refused_name(err: OSError, path: Path) -> str:
+    """Why the file system would not take ``path`` (:func:`name_refused`), in words."""
+    if err.errno == errno.EISDIR:
+        return "a folder of that name is in the way"
+    if err.errno == errno.ENAMETOOLONG:
+        size, limit = len(os.fsencode(path.name)), name_max(path.parent)
+        if size > limit:
+            return f"its name is too long for the file system ({size} bytes, the limit is {limit}); rename the input"
+        return "its path is too long for the file system; choose a shorter --out"
+    return f"the file system does not allow that name ({err.strerror or err}); rename the input"
 
 
 def prepare_output_folder(out_dir: Path) -> None:
@@ -120,9 +149,11 @@ def split_inputs(inputs: list[str | os.PathLike[str]]) -> tuple[list[str], list[
 
 
 def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str | Path, fmt: str = "png",
-                    progress: bool = True, stabilize: bool = True) -> tuple[list[Path], list[str]]:
-    """Returns (written files, error lines). Unreadable inputs are reported and skipped. Videos are
-    written as videos of their own kind (``stabilize``: temporal stabilisation, see
+                    progress: bool = True, stabilize: bool = True) -> tuple[list[Path], list[str], list[str]]:
+    """Returns (written files, skipped inputs, skipped outputs), the skips as the lines printed for
+    them. Unreadable inputs, and outputs whose name the file system refuses, are reported and
+    skipped; a full or read-only output folder raises :class:`OutputError`. Videos are written as
+    videos of their own kind (``stabilize``: temporal stabilisation, see
     :mod:`pocketgan.inference.video`); ``fmt`` is the images' format."""
     image_inputs, videos = split_inputs(list(inputs))
     files = collect_inputs(image_inputs) if image_inputs else []
@@ -136,6 +167,7 @@ def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str |
         require_av()  # before anything is translated
     prepare_output_folder(out_dir)
     errors: list[str] = []
+    unwritten: list[str] = []
     ok: list[tuple[Path, Path]] = []  # (input, output) of files that decoded
 
     def images():
@@ -154,12 +186,17 @@ def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str |
     if files:
         with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr, desc="translating") as bar:
             for i, result in enumerate(pipe.translate_many(images())):
+                dst = ok[i][1]
                 try:
-                    save_image(result, ok[i][1])
+                    save_image(result, dst)
                 except OSError as e:  # save_image writes atomically: no partial file is left behind
-                    raise OutputError(f"{ok[i][1]}: cannot write ({e.strerror or e}); {len(written)} of {len(files)} "
-                                      f"images were written to {out_dir} before that{_advice(e)}") from None
-                written.append(ok[i][1])
+                    if not name_refused(e):
+                        raise OutputError(f"{dst}: cannot write ({e.strerror or e}); {len(written)} of {len(files)} "
+                                          f"images were written to {out_dir} before that{_advice(e)}") from None
+                    unwritten.append(f"{dst}: not written: {refused_name(e, dst)}")
+                    tqdm.write(f"skipped {unwritten[-1]}", file=sys.stderr)
+                else:
+                    written.append(dst)
                 bar.update(1)
     for src, dst in zip(videos, video_targets):
         from .video import translate_video
@@ -171,4 +208,4 @@ def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str |
             continue
         print(f"{src}: {result.frames} frames translated at {result.fps:.1f} frames/s -> {dst}", flush=True)
         written.append(dst)
-    return written, errors
+    return written, errors, unwritten

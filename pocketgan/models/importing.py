@@ -1,26 +1,24 @@
 """Convert a generator saved by junyanz/pytorch-CycleGAN-and-pix2pix (``latest_net_G_A.pth``,
 ``latest_net_G.pth``) or by taesungp/contrastive-unpaired-translation (CUT / FastCUT's
 ``latest_net_G.pth``: ``arch="cut_resnet_9blocks"``, whose fixed blur filters are in the file as
-``model.N.filt`` buffers and load like weights) into a pocketgan model folder. The file is read
-with ``torch.load(weights_only=True)``: tensors only, no arbitrary code from a stranger's pickle."""
+``model.N.filt`` buffers and load like weights) into a pocketgan model folder. The file is read by
+:func:`~pocketgan.models.weights.read_weights`: a PyTorch file with ``torch.load(weights_only=True)``
+(tensors only, no arbitrary code from a stranger's pickle), a safetensors file after its header is
+checked, whatever the file's suffix; a damaged file is one WeightsError line."""
 from __future__ import annotations
 
-import pickle
-import struct
-import warnings
 from pathlib import Path
 
 import torch
 from safetensors.torch import save
 
 from ..directions import SLOTS
-from ..errors import OptionError, first_line
+from ..errors import OptionError
 from ..fileio import atomic_write_bytes, atomic_write_json
-from .pretrained import CONFIG_NAME, FORMAT, ModelFolderError, build_generator, load_weights, read_model_config
+from .pretrained import CONFIG_NAME, FORMAT, build_generator, load_weights, read_model_config
+from .weights import read_weights
 
 STALE_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
-# what torch.load(weights_only=True) raises on a file that is no checkpoint (truncated, HTML, junk)
-UNLOADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, struct.error)
 
 
 def clean_reference_state(state: dict, net: torch.nn.Module) -> dict:
@@ -49,18 +47,7 @@ def import_reference(path: str | Path, out: str | Path, arch: str = "resnet_9blo
     slot = slot or guess_slot(path)
     if slot not in SLOTS:
         raise OptionError(f"slot must be {' or '.join(SLOTS)} (got {slot!r})")
-    if not path.is_file():
-        raise ModelFolderError(f"{path}: no such file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # junk bytes make the unpickler warn about odd protocols first
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except UNLOADABLE as e:
-        raise ModelFolderError(f"{path}: not a loadable PyTorch weights file ({first_line(e)})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise ModelFolderError(f"{path}: expected a state_dict of tensors")
+    state = read_weights(path)  # one WeightsError line for a missing, damaged or foreign file
     spec = {"name": arch, **arch_kwargs}
     net = build_generator(spec)
     state = clean_reference_state(state, net)

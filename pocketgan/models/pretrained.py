@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from .. import __version__
 from ..choices import NORMS
 from ..directions import SLOTS
-from ..errors import PocketganError, first_line
+from ..errors import ModelFolderError, first_line  # ModelFolderError: defined there, imported from here too
 from ..fileio import atomic_write_bytes, atomic_write_json, read_json
 from .registry import create_generator, list_generators
+from .weights import read_safetensors
 
 CONFIG_NAME = "config.json"
 FORMAT = "pocketgan-model"
@@ -41,10 +41,6 @@ CONFIG_FIELDS: dict[str, type] = {
     "preprocess": dict, "published": dict, "source": dict, "distilled_from": dict,
 }
 _JSON_TYPE = {dict: "a mapping ({...})", list: "a list", str: "a string", int: "a whole number", bool: "true or false"}
-
-
-class ModelFolderError(PocketganError):
-    """A path that is not a usable pocketgan model folder (one line, naming the path)."""
 
 
 def save_pretrained(folder: str | Path, generators: dict[str, nn.Module], **info) -> Path:
@@ -206,11 +202,6 @@ def load_generator(folder: str | Path, name: str = "G_A") -> nn.Module:
         raise ModelFolderError(f"{folder}: has no {name} (it holds {have})")
     net = build_generator(config["generators"][name], f"{folder / CONFIG_NAME}: generators.{name}")
     path = folder / f"{name}.safetensors"
-    try:
-        state = load_file(path)
-    except FileNotFoundError:
-        raise ModelFolderError(f"{path}: missing weights file") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelFolderError(f"{path}: unreadable weights ({first_line(e)})") from None
+    state, _ = read_safetensors(path)  # a damaged file is one WeightsError line (a ModelFolderError)
     load_weights(net, state, str(path))
     return net.eval()
