@@ -86,7 +86,7 @@ def compare_steps(ref, ours, names: tuple[str, ...], args, reseed: bool) -> int:
         ref.optimize_parameters()
         if reseed:
             torch.manual_seed(1000 + step)
-        losses = ours.train_step({"A": a, "B": b})
+        losses = ours.train_step({"A": a, "B": b}, ours.nets)
         loss_diff = max(abs(float(torch.as_tensor(getattr(ref, "loss_" + k)).detach()) - float(v)) for k, v in losses.items()
                         if hasattr(ref, "loss_" + k))
         weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names  # weights and BN statistics

@@ -46,7 +46,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from pocketgan.training.config import config_for
-    from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
+    from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, step_nets
     from pocketgan.training.objectives import get_objective
 
     if args.threads:
@@ -61,7 +61,7 @@ def child(args: argparse.Namespace) -> None:
         for net in task.generators.values():
             net.set_grad_checkpointing(True)
     prepare_task(task, fast, device)
-    nets = training_nets(task, fast.compile)
+    nets = step_nets(task, fast.compile)
     gen = torch.Generator().manual_seed(1)
     def batch():
         return {d: (torch.rand(args.batch, 3, args.size, args.size, generator=gen) * 2 - 1) for d in "AB"}

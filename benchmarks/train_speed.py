@@ -57,7 +57,7 @@ import torch
 from pocketgan.training import distributed
 from pocketgan.training.config import TrainConfig
 from pocketgan.training.cyclegan import CycleGAN
-from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
+from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, step_nets
 
 from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 
@@ -116,9 +116,9 @@ def build_candidates(args: argparse.Namespace, device: torch.device) -> dict:
     for k in NETS:
         fast_task.nets[k].load_state_dict(ours.nets[k].state_dict())
     prepare_task(fast_task, fast, device)
-    fast_nets = training_nets(fast_task, fast.compile)
+    fast_nets = step_nets(fast_task, fast.compile)
     print(f"# fast path on {device}: {fast}", flush=True)
-    candidates["plain"] = lambda a, b: ours.train_step({"A": a, "B": b})
+    candidates["plain"] = lambda a, b: ours.train_step({"A": a, "B": b}, ours.nets)
     candidates["fast"] = lambda a, b: run_step(fast_task, fast, fast_nets, {"A": a, "B": b})
     if args.reference:
         def ref_step(a: torch.Tensor, b: torch.Tensor) -> None:
@@ -141,7 +141,7 @@ def build_objective_candidates(args: argparse.Namespace, device: torch.device) -
         fast = resolve_fast_path(cfg, device)
         task = get_objective(name).load()(cfg, device, optimizer_factory(cfg, fast))
         prepare_task(task, fast, device)
-        nets = training_nets(task, fast.compile)
+        nets = step_nets(task, fast.compile)
         candidates[name] = (lambda a, b, task=task, fast=fast, nets=nets:
                             run_step(task, fast, nets, {"A": a, "B": b}))
     return candidates
@@ -241,12 +241,12 @@ def _ddp_worker(rank: int, size: int, threads: int, args: argparse.Namespace, ou
         def batch():
             return {d: torch.rand(1, 3, size, size, generator=gen) * 2 - 1 for d in "AB"}
         for _ in range(args.warmup):
-            task.train_step(batch())
+            task.train_step(batch(), task.nets)
         inputs = [batch() for _ in range(args.steps)]
         distributed.barrier(ctx)
         t0 = time.perf_counter()
         for b in inputs:
-            task.train_step(b)
+            task.train_step(b, task.nets)
         distributed.barrier(ctx)
         elapsed = time.perf_counter() - t0
         if ctx.main:

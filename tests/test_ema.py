@@ -48,16 +48,18 @@ def test_average_follows_the_formula_for_weights_and_batch_norm_statistics():
         GeneratorEMA(nets, ["G"], decay=1.0)
 
 
-def test_swapped_in_stands_in_for_the_training_nets_and_always_puts_them_back():
+def test_shown_puts_the_averages_in_a_new_mapping_and_the_state_round_trips():
     nets = {"G": torch.nn.Conv2d(3, 3, 1), "D": torch.nn.Conv2d(3, 1, 1)}
     live = dict(nets)
     ema = GeneratorEMA(nets, ["G"], decay=0.9)
-    with ema.swapped_in(nets):
-        assert nets["G"] is ema.nets["G"] and nets["D"] is live["D"]
-    assert nets == live
-    with pytest.raises(RuntimeError), ema.swapped_in(nets):
-        raise RuntimeError("a failed write")
-    assert nets["G"] is live["G"]
+    shown = ema.shown(nets)
+    assert shown["G"] is ema.nets["G"] and shown["D"] is live["D"] and nets == live  # nothing swapped
+    with torch.no_grad():
+        nets["G"].weight.add_(1.0)
+    ema.update(nets)
+    other = GeneratorEMA({"G": torch.nn.Conv2d(3, 3, 1)}, ["G"], decay=0.9)
+    other.load_state_dict(ema.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(other.nets["G"].state_dict().values(), ema.nets["G"].state_dict().values()))
 
 
 def test_decay_must_be_below_one(toy_data, tmp_path, tiny_config):

@@ -103,7 +103,7 @@ def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypat
     monkeypatch.setattr(precision, "INIT_SCALE", 64.0)
     with pytest.warns(UserWarning, match="slower"):
         losses, tensors = run(toy_data, tmp_path, "fp16", amp="fp16")
-    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["loss_scale"]
+    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["components"]["loss_scale"]
     assert scale["scale"] == 64.0 and scale["_growth_tracker"] == STEPS  # every step taken, none skipped
     # fp16 has more mantissa than bf16 (10 vs 7 bits): within the bf16 bounds
     _close(losses, plain[0], {"cycle": (0.02, 0), "idt": (0.02, 0), "D": (0.05, 0), "G": (0, 0.2)})
@@ -114,7 +114,7 @@ def test_fp16_with_loss_scaling_tracks_fp32(toy_data, tmp_path, plain, monkeypat
 def test_fp16_overflow_skips_the_step_and_lowers_the_scale(toy_data, tmp_path, plain, run):
     with pytest.warns(UserWarning, match="slower"):
         losses, tensors = run(toy_data, tmp_path, "fp16", amp="fp16")  # default 2**16: gradients overflow at first
-    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["loss_scale"]["scale"]
+    scale = read_checkpoint_meta(tmp_path / "fp16" / CHECKPOINT)["components"]["loss_scale"]["scale"]
     assert scale < precision.INIT_SCALE  # halved on each overflow
     assert torch.isfinite(torch.tensor([v for step in losses for v in step.values()])).all()
     assert all(torch.isfinite(v).all() for k, v in tensors.items() if k.startswith("net.") and v.is_floating_point())
@@ -130,8 +130,8 @@ def test_fp16_resume_is_exact_including_the_loss_scale(toy_data, tmp_path, tiny_
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT)[0]
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    assert read_checkpoint_meta(tmp_path / "split" / CHECKPOINT)["loss_scale"] == \
-        read_checkpoint_meta(Path(whole["run_dir"]) / CHECKPOINT)["loss_scale"]
+    assert read_checkpoint_meta(tmp_path / "split" / CHECKPOINT)["components"]["loss_scale"] == \
+        read_checkpoint_meta(Path(whole["run_dir"]) / CHECKPOINT)["components"]["loss_scale"]
 
 
 def test_failed_compile_falls_back_to_the_plain_step(toy_data, tmp_path, plain, monkeypatch, capsys, run):

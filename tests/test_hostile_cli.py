@@ -311,7 +311,7 @@ def _checkpoint(path: Path, meta) -> Path:
       "steps_per_epoch": 4}, "step"),
     ({"config": [1], "step": 1}, "config"),
     ({"config": {"model": "cyclegan", "data": "d", "ngf": "wide"}, "epoch": 0, "iter_in_epoch": 0, "step": 0,
-      "steps_per_epoch": 1}, "config.ngf"),
+      "steps_per_epoch": 1}, 'ngf: "wide" is not a whole number'),
     ({"config": {"model": "nope", "data": "d"}, "epoch": 0, "iter_in_epoch": 0, "step": 0, "steps_per_epoch": 1},
      "config"),
     ("{not json", "not JSON"),
@@ -333,9 +333,12 @@ def test_validate_checkpoint_meta_accepts_a_real_checkpoint(tmp_path, toy_data, 
     ckpt = tmp_path / "t" / CHECKPOINT
     meta = read_checkpoint_meta(ckpt)
     assert validate_checkpoint_meta(meta, ckpt, resume=True) is meta
-    for key in ("log_window", "optimizers", "rng"):
-        broken = {k: v for k, v in meta.items() if k != key}
-        with pytest.raises(CheckpointError, match=key):
+    comps = meta["components"]
+    for key, broken_part, field in (("components", None, "components"), ("log", {}, "log window"),
+                                    ("rng", {"numpy": []}, "rng"), ("optim.G", {"plain_state": {}}, "optim.G.param_groups")):
+        broken = {**meta, "components": {**comps, key: broken_part}} if key != "components" else \
+            {k: v for k, v in meta.items() if k != key}
+        with pytest.raises(CheckpointError, match=field):
             validate_checkpoint_meta(broken, ckpt, resume=True)
         validate_checkpoint_meta(broken, ckpt)  # what info reads is still there
 

@@ -4,6 +4,7 @@ described by their entries (pix2pix's report and info, which used to assume Cycl
 from __future__ import annotations
 
 import json
+from typing import Mapping
 
 import pytest
 import torch
@@ -42,8 +43,8 @@ class ColourMoments:
     def model_info(self) -> dict:
         return {"model_type": "colour_moments"}
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        G = self.nets["G"]  # looked up at call time (the fast path may swap in a wrapper)
+    def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+        G = nets["G"]  # what to call this step: the plain net, or its compiled / DDP wrapper
         fake = G(batch["A"].to(self.device))
         real = batch["B"].to(self.device)
         loss = {"mean": F.l1_loss(fake.mean((0, 2, 3)), real.mean((0, 2, 3))),
@@ -54,8 +55,8 @@ class ColourMoments:
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
-        G = self.nets["G"]
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
+        G = nets["G"]
         with eval_mode(G):
             return [real_A, G(real_A.to(self.device)).cpu(), real_B]
 

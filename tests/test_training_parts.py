@@ -51,12 +51,12 @@ def test_pool_size_zero_is_identity_and_state_round_trips():
     for i in range(5):
         a.query(torch.full((1, 1, 1, 1), float(i)))
     b = ImagePool(size=2, seed=99)
-    b.load(a.meta(), a.tensors())
+    b.load_state_dict(a.state_dict())
     for i in range(5, 30):
         x = torch.full((1, 1, 1, 1), float(i))
         assert torch.equal(a.query(x), b.query(x))
     with pytest.raises(ValueError):
-        ImagePool(size=4).load(a.meta(), a.tensors())
+        ImagePool(size=4).load_state_dict(a.state_dict())
 
 
 def test_linear_schedule_values_match_the_reference_rule():

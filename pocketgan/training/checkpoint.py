@@ -3,48 +3,24 @@
 states as tensors; counters, scheduler state and the run config as JSON in the file's metadata."""
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..errors import PocketganError, first_line
 from ..fileio import atomic_write_bytes
+from ..models.weights import WeightsError, read_safetensors, read_safetensors_metadata
 
 META_KEY = "pocketgan_checkpoint"
+CHECKPOINT_ADVICE = "the run cannot continue from it: use a copy, or train again"
 
 
 class CheckpointError(PocketganError):
     """An unusable checkpoint (one line naming the file)."""
-
-
-def optimizer_split(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict]:
-    """Split an optimizer state_dict into tensors and JSON-able metadata."""
-    sd = opt.state_dict()
-    tensors, plain_state = {}, {}
-    for idx, entry in sd["state"].items():
-        plain_state[str(idx)] = {}
-        for k, v in entry.items():
-            if torch.is_tensor(v):
-                tensors[f"{prefix}.{idx}.{k}"] = v
-            else:
-                plain_state[str(idx)][k] = v
-    return tensors, {"param_groups": sd["param_groups"], "plain_state": plain_state}
-
-
-def optimizer_join(meta: dict, tensors: dict[str, torch.Tensor], prefix: str) -> dict:
-    state: dict[int, dict] = {int(i): dict(v) for i, v in meta["plain_state"].items()}
-    for key, v in tensors.items():
-        if key.startswith(prefix + "."):
-            idx, name = key[len(prefix) + 1:].split(".", 1)
-            state.setdefault(int(idx), {})[name] = v
-    groups = [dict(g) for g in meta["param_groups"]]
-    for g in groups:
-        if "betas" in g:
-            g["betas"] = tuple(g["betas"])
-    return {"state": state, "param_groups": groups}
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
@@ -53,30 +29,36 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: di
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors, metadata) of a training checkpoint; CheckpointError, one line naming it, otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            if META_KEY not in metadata:
-                raise CheckpointError(f"{path}: a safetensors file, but not a pocketgan training checkpoint")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from None
-    return tensors, _meta(metadata[META_KEY], path)
+    with _as_checkpoint_error(path):
+        tensors, metadata = read_safetensors(path)
+    return tensors, _meta(_pocketgan_meta(metadata, path), path)
 
 
 def read_checkpoint_meta(path: str | Path) -> dict:
-    """Just the JSON part (fast: no tensor is read)."""
+    """Just the JSON part (fast: the header is checked, no tensor is read)."""
+    with _as_checkpoint_error(path):
+        metadata = read_safetensors_metadata(path)
+    return _meta(_pocketgan_meta(metadata, path), path)
+
+
+@contextlib.contextmanager
+def _as_checkpoint_error(path: str | Path) -> Iterator[None]:
+    """The weight-file reader's checks (models/weights.py) are a checkpoint's; its one line is said
+    as a CheckpointError, the type the training code expects."""
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({e})") from None
+        yield
+    except WeightsError as e:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({e.problem}); {CHECKPOINT_ADVICE}") from None
+
+
+def _pocketgan_meta(metadata: dict[str, str], path: str | Path) -> str:
     if META_KEY not in metadata:
-        raise CheckpointError(f"{path}: not a pocketgan training checkpoint")
-    return _meta(metadata[META_KEY], path)
+        raise CheckpointError(f"{path}: a safetensors file, but not a pocketgan training checkpoint")
+    return metadata[META_KEY]
 
 
 def _meta(text: str, path: str | Path) -> dict:
@@ -103,8 +85,8 @@ def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) ->
     Always: a mapping whose ``config`` is a valid training config (known keys, right types, values
     :meth:`TrainConfig.validate` accepts) and whose counters (``epoch``, ``iter_in_epoch``,
     ``step``, ``steps_per_epoch``) are whole numbers >= 0 (what ``pocketgan info`` reads).
-    ``resume=True``: also what restoring a run reads (``log_window``, ``optimizers``,
-    ``schedulers``, ``rng``, ``pools``). Raises :class:`CheckpointError`, one line naming ``path``
+    ``resume=True``: also the component tables restoring a run reads (state.py; a checkpoint of the
+    first format is checked as :func:`~pocketgan.training.state.upgrade` reads it). Raises :class:`CheckpointError`, one line naming ``path``
     and the field."""
     from .config import ConfigError, read_run_config
 
@@ -129,21 +111,27 @@ def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) ->
         raise bad("train_seconds", f"must be a number >= 0 (got {str(seconds)[:40]!r})")
     if not resume:
         return meta
-    if type(meta.get("log_window")) is not int or meta["log_window"] < 0:
-        raise bad("log_window", "is missing or not a whole number >= 0")
-    for key in ("optimizers", "schedulers", "pools"):
-        table = meta.get(key)
-        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise bad(key, "is missing or not a mapping of mappings")
-    for name, opt in meta["optimizers"].items():
+    from .state import upgrade  # the format of checkpoints written before components (state.py)
+
+    try:
+        full = upgrade(meta)
+    except (AttributeError, TypeError, ValueError):
+        raise bad("(its state tables)", "are not mappings of mappings") from None
+    comps = full.get("components")
+    if not isinstance(comps, dict) or not all(isinstance(v, dict) for v in comps.values()):
+        raise bad("components", "is missing or not a mapping of mappings")
+    for name, opt in ((n, c) for n, c in comps.items() if n.startswith("optim.")):
         if not isinstance(opt.get("param_groups"), list) or not all(isinstance(g, dict) for g in opt["param_groups"]):
-            raise bad(f"optimizers.{name}.param_groups", "is missing or not a list of mappings")
+            raise bad(f"{name}.param_groups", "is missing or not a list of mappings")
         if not isinstance(opt.get("plain_state"), dict):
-            raise bad(f"optimizers.{name}.plain_state", "is missing or not a mapping")
-    rng = meta.get("rng")
+            raise bad(f"{name}.plain_state", "is missing or not a mapping")
+    rng = comps.get("rng")
     if not isinstance(rng, dict) or "python" not in rng or "numpy" not in rng:
         raise bad("rng", "is missing its python or numpy state")
-    for key, kind in (("world_size", int), ("ranks", dict), ("loss_scale", dict)):
-        if key in meta and not isinstance(meta[key], kind):
-            raise bad(key, f"has the wrong type ({type(meta[key]).__name__})")
+    window = comps.get("log", {}).get("window_steps")
+    if type(window) is not int or window < 0:
+        raise bad("log window", "is missing or not a whole number >= 0")
+    for key, kind in (("world_size", int), ("ranks", dict)):
+        if key in full and not isinstance(full[key], kind):
+            raise bad(key, f"has the wrong type ({type(full[key]).__name__})")
     return meta

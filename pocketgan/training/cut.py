@@ -27,6 +27,8 @@ two places the parity benchmark replaces to feed both sides the same draws).
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -150,9 +152,9 @@ class CUT:
         """Flip this step's batch (flip equivariance)? A fair coin from torch's global RNG."""
         return bool(torch.rand(()) < 0.5)
 
-    def nce_loss(self, src: torch.Tensor, tgt: torch.Tensor, flipped: bool) -> torch.Tensor:
+    def nce_loss(self, nets: Mapping[str, nn.Module], src: torch.Tensor, tgt: torch.Tensor, flipped: bool) -> torch.Tensor:
         """Mean PatchNCE over the layers between ``src`` (keys) and its translation ``tgt`` (queries)."""
-        G, sampler, cfg = self.nets["G"], self.nets["F"], self.cfg
+        G, sampler, cfg = nets["G"], nets["F"], self.cfg
         feat_q = G(tgt, layers=list(self.layers))
         if flipped:
             feat_q = [torch.flip(f, [3]) for f in feat_q]
@@ -164,9 +166,9 @@ class CUT:
             total += (patch_nce(f_q, f_k, src.size(0), cfg.nce_T, cfg.nce_all_negatives) * cfg.lambda_nce).mean()
         return total / len(self.layers)
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        G, D = self.nets["G"], self.nets["D"]
+        G, D = nets["G"], nets["D"]
         real_A = batch[self.src].to(self.device, non_blocking=True)  # the input, whatever the direction
         real_B = batch[self.dst].to(self.device, non_blocking=True)  # target-domain examples
         real = torch.cat((real_A, real_B), dim=0) if cfg.nce_idt else real_A
@@ -196,9 +198,9 @@ class CUT:
             loss["G_GAN"] = self.gan(D(fake_B), True, for_discriminator=False).mean() * cfg.lambda_gan
             total = loss["G_GAN"]
         if cfg.lambda_nce > 0:
-            loss["NCE"] = self.nce_loss(real_A, fake_B, flipped)
+            loss["NCE"] = self.nce_loss(nets, real_A, fake_B, flipped)
             if cfg.nce_idt:
-                loss["NCE_Y"] = self.nce_loss(real_B, idt_B, flipped)
+                loss["NCE_Y"] = self.nce_loss(nets, real_B, idt_B, flipped)
                 total = total + (loss["NCE"] + loss["NCE_Y"]) * 0.5
             else:
                 total = total + loss["NCE"]
@@ -211,9 +213,9 @@ class CUT:
         return {k: loss.get(k, zero).detach() for k in ("G_GAN", "D_real", "D_fake", "NCE", "NCE_Y")}
 
     @torch.no_grad()
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
         """input | output | target-domain example | G of it (what the identity term keeps still)."""
-        G = self.nets["G"]
+        G = nets["G"]
         src, dst = (real_A, real_B) if self.src == "A" else (real_B, real_A)
         with eval_mode(G):
             src, dst = src.to(self.device), dst.to(self.device)

@@ -7,6 +7,7 @@ discriminators on real images vs. fakes drawn from the image pools.
 from __future__ import annotations
 
 import itertools
+from typing import Mapping
 
 import torch
 import torch.nn as nn
@@ -53,9 +54,9 @@ class CycleGAN:
     def _d_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        G_A, G_B, D_A, D_B = (nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
         real_A = batch["A"].to(self.device, non_blocking=True)
         real_B = batch["B"].to(self.device, non_blocking=True)
 
@@ -91,9 +92,9 @@ class CycleGAN:
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
         """The six sample-grid columns, computed in eval mode (no dropout / BN updates)."""
-        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        G_A, G_B = nets["G_A"], nets["G_B"]
         with eval_mode(G_A, G_B):
             real_A, real_B = real_A.to(self.device), real_B.to(self.device)
             fake_B, fake_A = G_A(real_A), G_B(real_B)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import sys
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torch.nn as nn
@@ -135,13 +136,13 @@ class Distillation:
                 "distilled_from": {"teacher": str(self.cfg.teacher), "direction": self.cfg.direction,
                                    "teacher_generator": self.teacher_spec}}
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        student, adapters, D = self.nets[self.slot], self.nets["adapters"], self.nets["D"]
+        student, adapters, D = nets[self.slot], nets["adapters"], nets["D"]
         real = batch[self.src].to(self.device, non_blocking=True)
         target_real = batch[self.dst].to(self.device, non_blocking=True)
         with torch.no_grad():
-            target = self.nets["teacher"](real)
+            target = nets["teacher"](real)
         fake = student(real)
 
         set_requires_grad([D], False)
@@ -164,9 +165,9 @@ class Distillation:
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
         """Input | teacher output | student output, the student in eval mode (what ships)."""
-        student = self.nets[self.slot]
+        student = nets[self.slot]
         real = (real_A if self.src == "A" else real_B).to(self.device)
         with eval_mode(student):
-            return [t.cpu() for t in (real, self.nets["teacher"](real), student(real))]
+            return [t.cpu() for t in (real, nets["teacher"](real), student(real))]

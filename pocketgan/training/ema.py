@@ -11,14 +11,12 @@ smoother, milder translator, not a free win in every direction. The average
 covers every floating-point entry of the state dict, batch-norm running statistics included, so
 the averaged net is self-consistent; integer entries (batch counters) are copied.
 
-The training nets are untouched; the averaged copies replace them (:meth:`GeneratorEMA.swapped_in`)
-only while the trainer writes the model folder, sample grids or evaluates.
+The training nets are untouched: the trainer hands the averaged copies (:meth:`GeneratorEMA.shown`)
+to whatever writes the model folder, draws sample grids or evaluates.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-from typing import Iterator
 
 import torch
 import torch.nn as nn
@@ -55,17 +53,19 @@ class GeneratorEMA:
                 if not v.is_floating_point():
                     v.copy_(theirs[k])
 
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """For the checkpoint: ``name.key`` -> tensor."""
+    def shown(self, nets: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        """``nets`` with the averaged copies in place of the nets they average: what a run saves,
+        samples and evaluates (a new mapping; the objective's own nets are never replaced)."""
+        return {**nets, **self.nets}
+
+    # --- checkpointing (a Stateful: state.py) -----------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """``name.key`` -> tensor, for every averaged net."""
         return {f"{name}.{k}": v for name, net in self.nets.items() for k, v in net.state_dict().items()}
 
-    @contextlib.contextmanager
-    def swapped_in(self, nets: dict[str, nn.Module]) -> Iterator[None]:
-        """The averaged generators stand in ``nets`` (the objective's dict, looked up at call time)
-        for the duration; the training ones are put back after, also on error."""
-        live = {name: nets[name] for name in self.nets}
-        try:
-            nets.update(self.nets)
-            yield
-        finally:
-            nets.update(live)
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        from ..models.pretrained import load_weights
+
+        for name, net in self.nets.items():
+            load_weights(net, {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(name + ".")},
+                         f"the averaged {name}")

@@ -3,10 +3,10 @@
 ``resolve_fast_path`` turns the ``auto`` speed flags into what measured fastest on the device;
 ``optimizer_factory`` is what an objective builds its optimizers with (the Adam implementation);
 ``prepare_task`` applies the one-off parts to a built objective (channels-last weights, fp16 loss
-scaling); ``run_step`` runs one ``task.train_step`` with the rest (compiled / DDP nets swapped into
-``task.nets`` — hence the objectives' rule "look nets up at call time" — channels-last batches,
-autocast, the loss-scale update). The objective keeps its plain modules, so checkpoints, model
-folders, samples and evaluation never see a wrapper.
+scaling); ``step_nets`` wraps the nets once (compiled / DDP) into the mapping a step runs;
+``run_step`` runs one ``task.train_step(batch, nets)`` with the rest (channels-last batches,
+autocast, the loss-scale update). The objective's own ``task.nets`` stay the plain modules, so
+checkpoints, model folders, samples and evaluation never see a wrapper.
 """
 from __future__ import annotations
 
@@ -90,29 +90,24 @@ def prepare_task(task, fast: FastPath, device: torch.device) -> Precision:
     return task.precision
 
 
-def training_nets(task, compiled: bool, wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
-                  ) -> dict[str, torch.nn.Module]:
-    """The modules ``train_step`` calls in place of the task's trainable nets: ``torch.compile``d
-    if asked, then ``wrap``ped (the Trainer wraps in DDP)."""
-    out = {}
+def step_nets(task, compiled: bool, wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
+              ) -> dict[str, torch.nn.Module]:
+    """What ``train_step`` runs, by the names of ``task.nets``: each trainable, callable net
+    ``torch.compile``d if asked, then ``wrap``ped (the Trainer wraps in DDP); the plain module for
+    the others (e.g. distill's adapters, indexed rather than called, and its frozen teacher)."""
+    out = dict(task.nets)
     for name, net in task.nets.items():
-        if not distributed.callable_net(net) or not any(p.requires_grad for p in net.parameters()):
-            continue  # e.g. distill's adapters (indexed, not called) and frozen teacher
-        out[name] = wrap(torch.compile(net) if compiled else net)
+        if distributed.callable_net(net) and any(p.requires_grad for p in net.parameters()):
+            out[name] = wrap(torch.compile(net) if compiled else net)
     return out
 
 
 def run_step(task, fast: FastPath, nets: dict[str, torch.nn.Module], batch: dict) -> dict[str, torch.Tensor]:
-    """One ``task.train_step(batch)`` on the fast path."""
+    """One ``task.train_step(batch, nets)`` on the fast path."""
     if fast.channels_last:
         batch = {k: v.contiguous(memory_format=torch.channels_last) if torch.is_tensor(v) and v.dim() == 4 else v
                  for k, v in batch.items()}
-    plain = {k: task.nets[k] for k in nets}
-    task.nets.update(nets)
-    try:
-        with torch.autocast(task.device.type, dtype=fast.amp) if fast.amp else contextlib.nullcontext():
-            losses = task.train_step(batch)
-        task.precision.update()  # fp16: adjust the loss scale once per step (no-op otherwise)
-        return losses
-    finally:
-        task.nets.update(plain)
+    with torch.autocast(task.device.type, dtype=fast.amp) if fast.amp else contextlib.nullcontext():
+        losses = task.train_step(batch, nets)
+    task.precision.update()  # fp16: adjust the loss scale once per step (no-op otherwise)
+    return losses

@@ -36,20 +36,20 @@ class ImagePool:
                 out.append(image)
         return torch.cat(out, 0)
 
-    # --- checkpointing -------------------------------------------------------------------
-    def tensors(self) -> dict[str, torch.Tensor]:
-        return {"images": torch.cat(self.images, 0)} if self.images else {}
-
-    def meta(self) -> dict:
+    # --- checkpointing (a Stateful: state.py) -----------------------------------------------
+    def state_dict(self) -> dict:
         version, internal, gauss = self.rng.getstate()
-        return {"size": self.size, "count": len(self.images), "rng": [version, list(internal), gauss]}
+        out = {"size": self.size, "count": len(self.images), "rng": [version, list(internal), gauss]}
+        if self.images:
+            out["images"] = torch.cat(self.images, 0)
+        return out
 
-    def load(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        if meta["size"] != self.size:
-            raise ValueError(f"checkpoint pool size {meta['size']} != configured {self.size}")
-        images = tensors.get("images")
+    def load_state_dict(self, state: dict) -> None:
+        if state["size"] != self.size:
+            raise ValueError(f"checkpoint pool size {state['size']} != configured {self.size}")
+        images = state.get("images")
         self.images = [] if images is None else [img.unsqueeze(0).clone() for img in images]
-        if len(self.images) != meta["count"]:
+        if len(self.images) != state["count"]:
             raise ValueError("checkpoint image pool is inconsistent")
-        version, internal, gauss = meta["rng"]
+        version, internal, gauss = state["rng"]
         self.rng.setstate((version, tuple(internal), gauss))

@@ -1,9 +1,11 @@
 """The training loop, top to bottom: data -> the objective (its nets, optimizers, pools) ->
-schedules -> (resume) -> epochs of steps with logging, samples, evaluation and checkpoints.
+schedules -> (resume) -> epochs of steps; around them the events callbacks subscribe to (logging,
+samples, evaluation: callbacks.py) and the checkpoints.
 
 What the objective is (CycleGAN, pix2pix, distill, ...) comes from its registry entry
 (objectives.py); its maths from its class (objective.py declares the interface). The run folder's
-layout and the entry points are in run.py, the checkpointed state in state.py.
+layout and the entry points are in run.py; how the state of each component is checkpointed in
+state.py (this module only lists the components, in ``state_components``).
 """
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import random
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +34,12 @@ from ..errors import first_line
 from ..fileio import atomic_write_json
 from ..models.pretrained import ModelFolderError, save_pretrained
 from . import augment, distributed, state, warm_start
+from .callbacks import Callback, CallbackList, default_callbacks
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint, validate_checkpoint_meta
 from .config import TrainConfig
 from .ema import GeneratorEMA
-from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, training_nets
+from .fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, step_nets
+from .objective import generator_names
 from .objectives import get_objective
 from .run import RunFolder, TrainingError
 from .samples import fixed_examples, save_grid
@@ -95,9 +99,11 @@ class StopRequest:
 
 class Trainer:
     """One run of one objective. ``Trainer(cfg, run_dir).fit()``; ``resume=True`` restores the
-    run folder's checkpoint first."""
+    run folder's checkpoint first. ``callbacks`` are added after the built-in ones (the main
+    process's metrics file, progress bar, samples and evaluation)."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False,
+                 callbacks: list[Callback] | None = None) -> None:
         cfg.validate()
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.folder = RunFolder(self.run_dir)
@@ -143,9 +149,13 @@ class Trainer:
         self.schedulers = {k: linear_decay(o, cfg.n_epochs, cfg.n_epochs_decay) for k, o in self.task.optimizers.items()}
         self.progress = state.Progress()
         self.window = state.LossWindow.of(self.spec.loss_names, self.device)
+        self.total_steps = cfg.total_epochs * self.steps_per_epoch
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.callbacks = CallbackList((default_callbacks() if self.dist.main else []) + list(callbacks or []))
         self._evaluator = None
         self._examples = None
-        self._last_sample_step = -1
+        self.last_sample_step = -1
         self._saved_step: int | None = None  # the step of the last checkpoint on disk
         if resume:
             self.load(self.folder.checkpoint)
@@ -157,9 +167,12 @@ class Trainer:
             random.seed(self._rank_seed())
             np.random.seed(self._rank_seed() % 2**32)
         self._grad_hooks = self._average_uncovered_gradients()  # handles of the optimizer pre-step hooks
-        self.train_nets = self._training_nets(self.fast.compile)
+        self.step_nets = self._step_nets(self.fast.compile)
         self._loader: DataLoader | None = None
         self._compiled_ok = False  # the first compiled step went through
+        self._window_start = time.perf_counter()
+        self.interrupted = False  # a stop was requested (on any rank)
+        self.last_record: dict = {}  # the latest metrics record
 
     # --- set-up helpers -------------------------------------------------------------------------
     def _enable_grad_checkpointing(self) -> None:
@@ -178,9 +191,9 @@ class Trainer:
             return self.cfg.seed
         return int(np.random.SeedSequence([self.cfg.seed, self.dist.rank]).generate_state(1)[0])
 
-    def _training_nets(self, compiled: bool) -> dict[str, torch.nn.Module]:
-        """What ``train_step`` calls in place of each net: compiled and/or in DDP."""
-        return training_nets(self.task, compiled, lambda m: distributed.wrap(m, self.dist, self.device))
+    def _step_nets(self, compiled: bool) -> dict[str, torch.nn.Module]:
+        """The nets ``train_step`` runs, wrapped once: compiled and/or in DDP (fast_path.step_nets)."""
+        return step_nets(self.task, compiled, lambda m: distributed.wrap(m, self.dist, self.device))
 
     def _average_uncovered_gradients(self) -> list:
         """Nets DDP cannot wrap (a ModuleDict indexed by the objective) get their gradients averaged
@@ -198,7 +211,35 @@ class Trainer:
                     lambda o, args, kwargs, mine=mine: distributed.average_gradients(mine, self.dist)))
         return handles
 
-    # --- checkpoints (the state itself: state.py) -----------------------------------------------
+    # --- checkpoints (how each component's state is stored: state.py) --------------------------
+    def state_components(self) -> dict[str, state.Stateful]:
+        """Every stateful part of the run by its checkpoint name: the one list a new component joins.
+        (The progress counters are the checkpoint's header; what differs per rank is in
+        :meth:`rank_components`.)"""
+        parts: dict[str, state.Stateful] = {f"net.{k}": state.ModuleState(net) for k, net in self.task.nets.items()}
+        if self.ema is not None:
+            parts["ema"] = self.ema
+        parts.update({f"optim.{k}": state.OptimizerState(o, self.fast.adam) for k, o in self.task.optimizers.items()})
+        parts.update({f"sched.{k}": state.SchedulerState(s) for k, s in self.schedulers.items()})
+        parts.update({"log": self.window, "loss_scale": self.precision})
+        return parts
+
+    def rank_components(self) -> dict[str, state.Stateful]:
+        """What differs between DDP ranks: image pools and RNG states."""
+        return {**{f"pool.{k}": pool for k, pool in self.task.pools.items()},
+                "rng": state.RNGState(self.device, self.dist)}
+
+    def capture(self) -> tuple[dict[str, torch.Tensor], dict]:
+        header = {"config": self.cfg.to_dict(), **self.progress.state_dict(), "steps_per_epoch": self.steps_per_epoch}
+        return state.capture(self.state_components(), self.rank_components(), header, self.dist)
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict, source: str) -> None:
+        try:
+            state.restore(self.state_components(), self.rank_components(), tensors, meta, self.dist, source)
+        except state.StateError as e:
+            raise TrainingError(str(e)) from None
+        self.progress.load_state_dict(meta)
+
     @contextlib.contextmanager
     def writing(self, what: str):
         """A failed write (full disk, lost permissions) is one line that says what is safe: every
@@ -214,7 +255,7 @@ class Trainer:
 
     def save(self) -> None:
         """Checkpoint (all ranks take part; rank 0 writes) and refresh the model folder."""
-        tensors, meta = state.capture(self)
+        tensors, meta = self.capture()
         if not self.dist.main:
             distributed.barrier(self.dist)
             return
@@ -226,17 +267,23 @@ class Trainer:
                                             "iter_in_epoch": p.iter_in_epoch, "train_seconds": round(p.train_seconds, 1),
                                             "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
         distributed.barrier(self.dist)
+        self.callbacks.emit("on_checkpoint", self)
+
+    def shown_nets(self) -> dict[str, torch.nn.Module]:
+        """The nets a run shows and saves: the objective's plain modules, with the moving averages in
+        place of the generators under --ema-decay."""
+        return self.ema.shown(self.task.nets) if self.ema is not None else dict(self.task.nets)
+
+    def shown_generators(self) -> dict[str, torch.nn.Module]:
+        """Model folder slot -> the generator a run saves and evaluates (see :meth:`shown_nets`)."""
+        nets = self.shown_nets()
+        return {slot: nets[name] for slot, name in generator_names(self.task).items()}
 
     def _save_model(self, folder: Path, training: dict) -> None:
         if self.ema is not None:
             training = {**training, "ema_decay": self.ema.decay}
-        with self.averaged():
-            save_pretrained(folder, self.task.generators, **self.task.model_info(),
-                            preprocess={"crop_size": self.cfg.crop_size}, training=training)
-
-    def averaged(self) -> contextlib.AbstractContextManager:
-        """The generators that runs show and save: the averaged ones with --ema-decay."""
-        return self.ema.swapped_in(self.task.nets) if self.ema is not None else contextlib.nullcontext()
+        save_pretrained(folder, self.shown_generators(), **self.task.model_info(),
+                        preprocess={"crop_size": self.cfg.crop_size}, training=training)
 
     def load(self, path: Path) -> None:
         try:
@@ -244,7 +291,13 @@ class Trainer:
             validate_checkpoint_meta(meta, path, resume=True)
         except CheckpointError as e:
             raise TrainingError(str(e)) from None
-        state.restore(self, tensors, meta, str(path))
+        self.restore(tensors, meta, str(path))
+        if meta.get("world_size", 1) != self.dist.world:
+            warnings.warn(f"the checkpoint was written by {meta.get('world_size', 1)} processes, this run has "
+                          f"{self.dist.world}; the resumed run is not an exact continuation")
+        if meta["steps_per_epoch"] != self.steps_per_epoch:
+            warnings.warn(f"the dataset changed since the checkpoint ({meta['steps_per_epoch']} -> "
+                          f"{self.steps_per_epoch} steps per epoch); the resumed run is not an exact continuation")
 
     # --- one step -------------------------------------------------------------------------------
     def loader(self) -> DataLoader:
@@ -266,26 +319,55 @@ class Trainer:
         return self._loader
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """One step of the objective with the fast path on: the training nets (compiled / DDP) swapped
-        in, channels-last batches, autocast. The first compiled step compiles; if that fails the step
-        is undone and redone eagerly, with a one-line warning."""
+        """One step of the objective on the fast path (its nets compiled / in DDP, channels-last
+        batches, autocast), then the moving average. The first compiled step compiles; if that
+        fails the step is undone and redone eagerly, with a one-line warning."""
         if not self.fast.compile or self._compiled_ok:
-            return run_step(self.task, self.fast, self.train_nets, batch)
-        tensors, meta = state.capture(self)
+            losses = run_step(self.task, self.fast, self.step_nets, batch)
+        else:
+            losses = self._first_compiled_step(batch)
+        if self.ema is not None:
+            self.ema.update(self.task.nets)
+        return losses
+
+    def _first_compiled_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        tensors, meta = self.capture()
         snapshot = ({k: v.clone() for k, v in tensors.items()}, meta)
         t0 = time.perf_counter()
         try:
-            losses = run_step(self.task, self.fast, self.train_nets, batch)
+            losses = run_step(self.task, self.fast, self.step_nets, batch)
         except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
             tqdm.write(f"warning: torch.compile failed ({first_line(e)}); training without it", file=sys.stderr)
-            state.restore(self, *snapshot, "the state before the first step")
+            self.restore(*snapshot, "the state before the first step")
             self.fast = dataclasses.replace(self.fast, compile=False)
-            self.train_nets = self._training_nets(False)
-            return run_step(self.task, self.fast, self.train_nets, batch)
+            self.step_nets = self._step_nets(False)
+            return run_step(self.task, self.fast, self.step_nets, batch)
         self._compiled_ok = True
         if self.dist.main:
             tqdm.write(f"torch.compile: first step took {time.perf_counter() - t0:.1f} s (compiling)", file=sys.stderr)
         return losses
+
+    def log_due(self) -> bool:
+        return self.progress.step % self.cfg.log_every == 0 or self.progress.iter_in_epoch == self.steps_per_epoch
+
+    def log_record(self) -> dict:
+        """The metrics record of the window since the last one (mean losses, LR, images/s); starts the next."""
+        p, elapsed = self.progress, time.perf_counter() - self._window_start
+        first_optimizer = next(iter(self.task.optimizers.values()))  # its LR is the one logged
+        record = {"step": p.step, "epoch": p.epoch + 1, "iter": p.iter_in_epoch, "lr": first_optimizer.param_groups[0]["lr"],
+                  "images_per_s": round(self.window.steps * self.cfg.batch_size / max(elapsed, 1e-9), 3),
+                  **self.window.means()}
+        self.window.reset()
+        self._window_start = time.perf_counter()
+        return record
+
+    def end_epoch(self) -> None:
+        p = self.progress
+        p.epoch += 1
+        p.iter_in_epoch = 0
+        for s in self.schedulers.values():
+            s.step()
+        self.callbacks.emit("on_epoch_end", self)
 
     # --- what a run shows -----------------------------------------------------------------------
     def write_samples(self) -> Path:
@@ -297,9 +379,9 @@ class Trainer:
                 self._examples = (fixed_examples(self.sample_a_dir, ev, 4, self.cfg.max_pixels),
                                   fixed_examples(self.sample_b_dir, ev, 4, self.cfg.max_pixels))
         path = self.folder.samples / f"step_{self.progress.step:08d}.png"
-        with self.writing("a sample grid"), self.averaged():
-            save_grid(self.task.visuals(*self._examples), list(self.spec.visual_names), path)
-        self._last_sample_step = self.progress.step
+        with self.writing("a sample grid"):
+            save_grid(self.task.visuals(*self._examples, self.shown_nets()), list(self.spec.visual_names), path)
+        self.last_sample_step = self.progress.step
         return path
 
     def evaluate(self) -> dict:
@@ -323,8 +405,7 @@ class Trainer:
             else:
                 self._evaluator = SubsetEvaluator.from_folders(self.sample_a_dir, self.sample_b_dir, cfg.eval_images,
                                                                cfg.eval_convention, device)
-        with self.averaged():
-            result = self._evaluator(self.task.generators)
+        result = self._evaluator(self.shown_generators())
         record = {"step": p.step, "epoch": p.epoch, "convention": cfg.eval_convention,
                   "images": self._evaluator.n, **result}
         with self.writing("eval.jsonl"), open(self.folder.evals, "a", encoding="utf-8") as f:
@@ -342,81 +423,73 @@ class Trainer:
                  f"change {result[d.name]['change']['mean_abs']:.1f}/255"
                  for d in self.spec.directions(cfg.direction) if d.name in result]
         tqdm.write(f"eval epoch {p.epoch}: " + "; ".join(parts), file=sys.stderr)
+        self.callbacks.emit("on_evaluate", self, record)
         return record
 
-    # --- the loop -------------------------------------------------------------------------------
+    # --- the loop ----------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train until the schedule (or ``max_steps``) is done or a stop is requested.
         Returns a summary: steps, epochs, seconds, whether it finished, the last logged losses."""
-        cfg, main, p, window = self.cfg, self.dist.main, self.progress, self.window
-        if main:
+        p, stop, summary = self.progress, StopRequest(), None
+        self._start()                                  # run folder and config; on_train_start
+        try:
+            with stop.installed():
+                while not self.done:
+                    for batch in self.loader():
+                        self.step(batch, stop)         # train_step, counters, losses; on_log, on_step_end
+                        if self.done:
+                            break
+                        if self.checkpoint_due():
+                            self.save()
+                    if p.iter_in_epoch >= self.steps_per_epoch:
+                        self.end_epoch()               # LR schedules; on_epoch_end (samples, evaluation)
+                    self.save()                        # checkpoint and model folder; on_checkpoint
+            summary = self.summary(stop)
+        finally:
+            self._loader = None                        # ends persistent workers
+            self.callbacks.emit("on_train_end", self, summary)  # None: the run failed
+        return summary
+
+    @property
+    def done(self) -> bool:
+        p = self.progress
+        return self.interrupted or p.step >= self.total_steps or p.epoch >= self.cfg.total_epochs
+
+    def step(self, batch: dict, stop: StopRequest) -> None:
+        """One training step and its bookkeeping: under DDP the losses are averaged over ranks and
+        a stop request reaches every rank at the same step."""
+        p, t0 = self.progress, time.perf_counter()
+        losses = self.train_step(batch)
+        losses, self.interrupted = distributed.mean_losses(losses, stop.requested, self.dist)
+        p.train_seconds += time.perf_counter() - t0
+        p.step += 1
+        p.iter_in_epoch += 1
+        self.window.add(losses)
+        if self.log_due():
+            self.last_record = self.log_record()
+            self.callbacks.emit("on_log", self, self.last_record)
+        self.callbacks.emit("on_step_end", self, losses)
+
+    def checkpoint_due(self) -> bool:
+        """Every --checkpoint-every steps, but not at an epoch's last step (the epoch's end saves)."""
+        every, p = self.cfg.checkpoint_every, self.progress
+        return bool(every) and p.step % every == 0 and p.iter_in_epoch < self.steps_per_epoch
+
+    def summary(self, stop: StopRequest) -> dict:
+        p = self.progress
+        return {"run_dir": str(self.run_dir), "steps": p.step, "epochs_completed": p.epoch,
+                "finished": p.epoch >= self.cfg.total_epochs, "interrupted": self.interrupted or stop.requested,
+                "train_seconds": p.train_seconds,
+                "losses": {k: v for k, v in self.last_record.items() if k in self.window.sums}}
+
+    def _start(self) -> None:
+        """The run folder and its config (main process), then on_train_start."""
+        if self.dist.main:
             with self.writing("the run folder"):
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 self.folder.remove_partial_writes()
-                atomic_write_json(self.folder.config, cfg.to_dict())
+                atomic_write_json(self.folder.config, self.cfg.to_dict())
             for line in self.data.warnings():
                 tqdm.write(f"warning: {line}", file=sys.stderr)
-        total_steps = cfg.total_epochs * self.steps_per_epoch
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
-        stop = StopRequest()
-        window_start, last = time.perf_counter(), {}
-        with self.writing("metrics.jsonl"):
-            metrics = open(self.folder.metrics if main else os.devnull, "a", encoding="utf-8")
-        bar = tqdm(total=total_steps, initial=min(p.step, total_steps), disable=not (cfg.progress and main),
-                   unit="it", dynamic_ncols=True, file=sys.stderr,
-                   mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
-        first_optimizer = next(iter(self.task.optimizers.values()))  # its LR is the one logged
-        stopped = interrupted = False
-        with stop.installed(), metrics, bar:
-            while p.epoch < cfg.total_epochs and p.step < total_steps and not stopped:
-                for batch in self.loader():
-                    t0 = time.perf_counter()
-                    losses = self.train_step(batch)
-                    if self.ema is not None:
-                        self.ema.update(self.task.nets)
-                    # distributed: losses averaged over ranks, and all ranks stop together
-                    losses, interrupted = distributed.mean_losses(losses, stop.requested, self.dist)
-                    p.train_seconds += time.perf_counter() - t0
-                    p.step += 1
-                    p.iter_in_epoch += 1
-                    window.add(losses)
-                    bar.set_description_str(f"epoch {p.epoch + 1}/{cfg.total_epochs} iter {p.iter_in_epoch}/"
-                                            f"{self.steps_per_epoch}", refresh=False)
-                    bar.update(1)
-                    if p.step % cfg.log_every == 0 or p.iter_in_epoch == self.steps_per_epoch:
-                        elapsed = time.perf_counter() - window_start
-                        last = window.means()
-                        record = {"step": p.step, "epoch": p.epoch + 1, "iter": p.iter_in_epoch,
-                                  "lr": first_optimizer.param_groups[0]["lr"],
-                                  "images_per_s": round(window.steps * cfg.batch_size / max(elapsed, 1e-9), 3), **last}
-                        with self.writing("metrics.jsonl"):
-                            metrics.write(json.dumps(record) + "\n")
-                            metrics.flush()
-                        bar.set_postfix({k: f"{last[k]:.3f}" for k in self.spec.progress_losses if k in last},
-                                        refresh=False)
-                        window.reset()
-                        window_start = time.perf_counter()
-                    if cfg.sample_every and p.step % cfg.sample_every == 0 and main:
-                        self.write_samples()
-                    if interrupted or p.step >= total_steps:
-                        stopped = True
-                        break
-                    if cfg.checkpoint_every and p.step % cfg.checkpoint_every == 0:
-                        self.save()
-                if p.iter_in_epoch >= self.steps_per_epoch:  # epoch complete
-                    p.epoch += 1
-                    p.iter_in_epoch = 0
-                    for s in self.schedulers.values():
-                        s.step()
-                    if main:
-                        self.write_samples()
-                        if cfg.eval_every and p.epoch % cfg.eval_every == 0:
-                            self.evaluate()
-                self.save()
-        self._loader = None  # ends persistent workers
-        if self._last_sample_step != p.step and main:
-            self.write_samples()
-        return {"run_dir": str(self.run_dir), "steps": p.step, "epochs_completed": p.epoch,
-                "finished": p.epoch >= cfg.total_epochs, "interrupted": interrupted or stop.requested,
-                "train_seconds": p.train_seconds, "losses": last}
+        self._window_start = time.perf_counter()
+        self.callbacks.emit("on_train_start", self)

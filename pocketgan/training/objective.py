@@ -7,15 +7,16 @@ the trainer owns everything else: data, the loop, logging, samples, checkpoints,
 the hardware fast path, DDP. The two meet only through the names below, plus the objective's
 registry entry (:mod:`pocketgan.training.objectives`), which describes it as data.
 
-The one rule: **look nets up at call time.** ``train_step`` and ``visuals`` must fetch
-``self.nets[name]`` on every call and never keep a network in another attribute or closure,
-because for the duration of a step the fast path swaps compiled and DDP-wrapped versions into
-``self.nets`` (and swaps the plain modules back afterwards, so checkpoints, model folders,
-samples and evaluation never see a wrapper). A net held elsewhere would silently train unwrapped.
+``self.nets`` always holds the plain modules (what checkpoints, model folders and ``--init-from``
+read). The nets a call should *run* come in as an argument: ``train_step(batch, nets)`` gets the
+step's versions (compiled and/or DDP-wrapped, built once at set-up; the plain module where none
+applies), ``visuals(real_A, real_B, nets)`` the ones a run shows (the moving averages with
+``--ema-decay``). Nothing is ever swapped into ``self.nets``, so a net held in an attribute cannot
+silently train unwrapped; it simply is not what the trainer asked to run.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn
@@ -57,13 +58,14 @@ class Objective(Protocol):
         """Extra entries for the model folder's config.json (at least ``model_type``)."""
         ...
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One optimisation step on ``batch`` ({"A": ..., "B": ...}); returns the detached losses
-        named in the registry entry's ``loss_names``."""
+    def train_step(self, batch: dict[str, torch.Tensor], nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+        """One optimisation step on ``batch`` ({"A": ..., "B": ...}), calling ``nets[name]`` (same
+        names as ``self.nets``); returns the detached losses named in the registry's ``loss_names``."""
         ...
 
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
-        """The sample-grid columns (registry ``visual_names``) for fixed examples, in eval mode."""
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
+        """The sample-grid columns (registry ``visual_names``) for fixed examples, in eval mode,
+        drawn with ``nets`` (the trainer passes the averaged generators with --ema-decay)."""
         ...
 
 
@@ -75,6 +77,11 @@ def adam(cfg: TrainConfig, impl: str = "plain") -> OptimizerFactory:
     def build(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **flags)
     return build
+
+
+def generator_names(task: Objective) -> dict[str, str]:
+    """Model folder slot -> the generator's name in ``task.nets`` ({"G_A": "G"} for pix2pix A->B)."""
+    return {slot: name for slot, g in task.generators.items() for name, net in task.nets.items() if net is g}
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:

@@ -9,6 +9,8 @@ so `translate --direction` and `export --direction` work as for CycleGAN models.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -47,8 +49,8 @@ class Pix2Pix:
     def model_info(self) -> dict:
         return {"model_type": "pix2pix"}
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        G, D = self.nets["G"], self.nets["D"]
+    def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
+        G, D = nets["G"], nets["D"]
         real_A = batch[self.src].to(self.device, non_blocking=True)  # the input, whatever the direction
         real_B = batch[self.dst].to(self.device, non_blocking=True)  # its true target
         fake_B = G(real_A)
@@ -75,9 +77,9 @@ class Pix2Pix:
         return {k: v.detach() for k, v in loss.items()}
 
     @torch.no_grad()
-    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor) -> list[torch.Tensor]:
+    def visuals(self, real_A: torch.Tensor, real_B: torch.Tensor, nets: Mapping[str, nn.Module]) -> list[torch.Tensor]:
         """input | output | true target, whatever the direction."""
-        G = self.nets["G"]
+        G = nets["G"]
         src, dst = (real_A, real_B) if self.src == "A" else (real_B, real_A)
         with eval_mode(G):  # note: pix2pix's dropout is its noise source; samples show the deterministic mode
             src = src.to(self.device)

@@ -27,10 +27,10 @@ class Precision:
     def update(self) -> None:
         pass
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {}
 
-    def load_state(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
         pass
 
 
@@ -49,11 +49,11 @@ class LossScaledPrecision(Precision):
     def update(self) -> None:
         self.scaler.update()
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         """Scale, growth tracker and factors as plain numbers ({} before the first step)."""
         return {k: (v if isinstance(v, (int, float)) else float(v)) for k, v in self.scaler.state_dict().items()}
 
-    def load_state(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
         if state:
             self.scaler.load_state_dict(dict(state))
 
