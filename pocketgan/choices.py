@@ -15,3 +15,4 @@ EVAL_CONVENTIONS = ("clean", "pytorch-fid")                # evaluation/inceptio
 EXPORT_FORMATS = ("onnx", "tflite")                        # export/exporter.py
 QUANTIZE_MODES = ("fp16", "int8")                          # export/exporter.py
 DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")   # training/augment.py
+LOGGERS = ("tensorboard", "mlflow")   # experiment trackers of `train --logger` (training/tracking.py)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..directions import DIRECTION_NAMES
 from ..errors import PocketganError
-from ..choices import DIFFAUGMENT_POLICIES, EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, NORMS, PREPROCESS_MODES
+from ..choices import DIFFAUGMENT_POLICIES, EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, LOGGERS, NORMS, PREPROCESS_MODES
 from .objectives import OBJECTIVES, get_objective
 
 
@@ -125,6 +125,9 @@ class TrainConfig:
     checkpoint_every: int = opt(1000, "checkpoint every N steps (and at each epoch end, at the end, and on Ctrl-C)", "run", runtime=True)
     max_steps: int = opt(0, "stop (with a checkpoint) after this many steps in total; 0 = run the full schedule", "run", runtime=True)
     progress: bool = opt(True, "show the progress bar", "run", runtime=True)
+    logger: str = opt("", "also log the run to these experiment trackers, comma-separated: tensorboard (event files in "
+                          "runs/NAME/tensorboard), mlflow (MLFLOW_TRACKING_URI, default a local store; a resumed run "
+                          "continues its MLflow run); empty = metrics.jsonl only", "run", runtime=True)
 
     # --- speed (hardware fast paths; auto = what measured fastest on that hardware) -----------
     channels_last: str = opt("auto", "channels-last (NHWC) memory layout for the networks and batches; auto = on for "
@@ -189,6 +192,10 @@ class TrainConfig:
         if not self.nce_T > 0:
             raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
         self.nce_layer_list()
+        unknown = [p for p in self.logger.split(",") if p.strip() and p.strip() not in LOGGERS]
+        if unknown:
+            raise ConfigError(f"--logger: unknown tracker {unknown[0].strip()!r} (use any of {', '.join(LOGGERS)}, "
+                              "comma-separated)")
         unknown = [p for p in self.diffaugment.split(",") if p.strip() and p.strip() not in DIFFAUGMENT_POLICIES]
         if unknown:
             raise ConfigError(f"--diffaugment: unknown policy {unknown[0].strip()!r} (use any of "
