@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from pocketgan.data.synthetic import make_synthetic_dataset
 from pocketgan.models import create_generator
-from pocketgan.training.config import TrainConfig
+from pocketgan.training.config import TrainConfig, option_names
 
 # The property-based (Hypothesis) tests are a bounded fuzz run in `make test`: a fixed seed (derandomize:
 # the same generated cases every run, so CI is reproducible), a cap on cases per test, and no per-case
@@ -46,7 +46,11 @@ def _tiny_config(data: Path, runs: Path, **overrides) -> TrainConfig:
                 log_every=2, sample_every=3, checkpoint_every=0, progress=False, workers=0,
                 amp="off")  # fp32 whatever the CPU: results must not depend on the test machine's bf16 support
     base.update(overrides)
-    return TrainConfig(**base)
+    own = option_names(base.get("model", TrainConfig.model))  # the objective's own options (e.g. distill's teacher)
+    cfg = TrainConfig(**{k: v for k, v in base.items() if k not in own})
+    for k in own & set(base):
+        setattr(cfg.options, k, base[k])
+    return cfg
 
 
 def _expressive_generator(seed: int, residual: bool = False) -> torch.nn.Module:

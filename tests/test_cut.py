@@ -66,12 +66,13 @@ def test_sampler_takes_the_same_positions_for_queries_and_keys():
 @pytest.mark.parametrize("model", ["cut", "fastcut"])
 def test_defaults_are_the_references(model):
     cfg = config_for(model, data="x")
-    assert (cfg.netG, cfg.nce_layers, cfg.num_patches, cfg.nce_T, cfg.netF, cfg.netF_nc, cfg.pool_size,
+    o = cfg.options
+    assert (cfg.netG, o.nce_layers, o.num_patches, o.nce_T, o.netF, o.netF_nc, cfg.pool_size,
             cfg.lambda_gan) == ("cut_resnet_9blocks", "0,4,8,12,16", 256, 0.07, "mlp_sample", 256, 0, 1.0)
     if model == "cut":
-        assert (cfg.nce_idt, cfg.lambda_nce, cfg.flip_equivariance, cfg.total_epochs) == (True, 1.0, False, 400)
+        assert (o.nce_idt, o.lambda_nce, o.flip_equivariance, cfg.total_epochs) == (True, 1.0, False, 400)
     else:
-        assert (cfg.nce_idt, cfg.lambda_nce, cfg.flip_equivariance, cfg.n_epochs, cfg.n_epochs_decay) == \
+        assert (o.nce_idt, o.lambda_nce, o.flip_equivariance, cfg.n_epochs, cfg.n_epochs_decay) == \
             (False, 10.0, True, 150, 50)
 
 
@@ -124,7 +125,7 @@ def test_bad_options_are_one_line(toy_data, tmp_path, capsys):
     with pytest.raises(TrainingError, match="nce_layers"):
         resume(part["run_dir"], {"nce_layers": "0,4"})
     # through the CLI: one line, exit 2
-    assert main(["train", "--model", "cut", "--data", str(toy_data), "--runs-dir", str(tmp_path / "x"), "--ngf", "4",
+    assert main(["train", "--objective", "cut", "--data", str(toy_data), "--runs-dir", str(tmp_path / "x"), "--ngf", "4",
                  "--netG", "resnet_6blocks", "--crop-size", "32", "--load-size", "36", "--num-patches", "5000",
                  "--no-progress", "--workers", "0"]) == 2
     err = capsys.readouterr().err

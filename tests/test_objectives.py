@@ -4,6 +4,7 @@ described by their entries (pix2pix's report and info, which used to assume Cycl
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Mapping
 
 import pytest
@@ -17,17 +18,29 @@ from pocketgan.models.modes import eval_mode
 from pocketgan.models.pretrained import load_generator
 from pocketgan.report import build_report, health_checks
 from pocketgan.summary import describe, format_summary
-from pocketgan.training.config import TrainConfig, config_for
+from pocketgan.training.config import ConfigError, TrainConfig, config_for, opt
 from pocketgan.training.objective import Objective, OptimizerFactory, adam, make_generator
 from pocketgan.training.objectives import OBJECTIVES, ObjectiveSpec, get_objective, register, unregister
 from pocketgan.training.precision import PLAIN, Precision
 from pocketgan.training.run import CHECKPOINT, resume, train
 
 
+@dataclass
+class ColourMomentsOptions:
+    """The toy objective's own option: declared here, beside its class, and nowhere else."""
+
+    spread_weight: float = opt(1.0, "weight of the spread term relative to the mean term", "colour moments")
+
+    def validate(self) -> None:
+        if self.spread_weight < 0:
+            raise ConfigError(f"--spread-weight must be >= 0 (got {self.spread_weight})")
+
+
 class ColourMoments:
     """A toy objective: G_A learns to give A images the per-channel mean and spread of B images
     (moment matching, no discriminator) — enough maths to learn something, nothing CycleGAN-like."""
 
+    Options = ColourMomentsOptions
     precision: Precision = PLAIN
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
@@ -50,7 +63,7 @@ class ColourMoments:
         loss = {"mean": F.l1_loss(fake.mean((0, 2, 3)), real.mean((0, 2, 3))),
                 "spread": F.l1_loss(fake.std((0, 2, 3)), real.std((0, 2, 3)))}
         self.optimizers["G"].zero_grad(set_to_none=True)
-        self.precision.backward(loss["mean"] + loss["spread"])
+        self.precision.backward(loss["mean"] + loss["spread"] * self.cfg.options.spread_weight)
         self.precision.step(self.optimizers["G"])
         return {k: v.detach() for k, v in loss.items()}
 
@@ -67,7 +80,7 @@ def colour_moments():
         name="colour_moments", summary="toy: match B's colour statistics", load=lambda: ColourMoments,
         loss_names=("mean", "spread"), progress_losses=("mean",), health_losses=("mean",),
         loss_groups=(("colour statistics", ("mean", "spread")),), visual_names=("input", "output", "target"),
-        discriminators={}, one_direction=True, defaults={"netG": "resnet_6blocks"}))
+        discriminators={}, one_direction=True, option_group="colour moments", defaults={"netG": "resnet_6blocks"}))
     yield spec
     unregister(spec.name)
 
@@ -117,11 +130,26 @@ def test_a_new_objective_is_one_class_and_one_registry_entry(colour_moments, toy
     assert "finished" in text and "epoch 4" not in text
     assert main(["info", str(resumed["run_dir"] / CHECKPOINT)]) == 0
 
-    # the CLI offers it (choices are read from the registry when the parser is built)
-    assert main(["train", "--model", "colour_moments", "--data", str(toy_data), "--runs-dir", str(tmp_path / "c"),
+    # the CLI offers it and its option (choices and groups are read from the registry and its class)
+    assert main(["train", "--objective", "colour_moments", "--data", str(toy_data), "--runs-dir", str(tmp_path / "c"),
                  "--name", "cli", "--ngf", "4", "--crop-size", "32", "--load-size", "36", "--max-steps", "2",
-                 "--no-progress", "--workers", "0", "--amp", "off"]) == 0
+                 "--no-progress", "--workers", "0", "--amp", "off", "--spread-weight", "0.25"]) == 0
     assert (tmp_path / "c" / "cli" / "G_A.safetensors").is_file()
+    saved = json.loads((tmp_path / "c" / "cli" / "train_config.json").read_text())
+    assert saved["spread_weight"] == 0.25 and "lambda_A" not in saved  # its options, no other objective's
+    assert "spread_weight=0.25" in format_summary(describe(tmp_path / "c" / "cli"))  # info reads them too
+
+
+def test_a_new_objectives_option_is_in_the_cli_and_validated(colour_moments, toy_data, tiny_config, tmp_path, capsys):
+    assert main(["train", "--objective", "colour_moments", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "colour moments options (--objective colour_moments)" in out and "--spread-weight" in out
+    assert main(["train", "--help"]) == 0
+    assert "--spread-weight" not in capsys.readouterr().out  # the shared help names objectives, not their options
+    with pytest.raises(ConfigError, match="--spread-weight must be >= 0"):
+        _cfg(tiny_config, toy_data, tmp_path, spread_weight=-1.0).validate()
+    with pytest.raises(ConfigError, match='spread_weight: "lots" is not a number'):
+        config_for("colour_moments", data="d", spread_weight="lots")
 
 
 def test_unknown_objective_is_one_line(toy_data, tiny_config, tmp_path, capsys):

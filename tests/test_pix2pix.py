@@ -36,7 +36,7 @@ def p2p_config(data, runs, **kw):
 
 def test_pix2pix_defaults_are_the_papers():
     cfg = config_for("pix2pix", data="x")
-    assert (cfg.netG, cfg.g_norm, cfg.d_norm, cfg.use_dropout, cfg.gan_mode, cfg.lambda_L1, cfg.pool_size) == \
+    assert (cfg.netG, cfg.g_norm, cfg.d_norm, cfg.use_dropout, cfg.gan_mode, cfg.options.lambda_L1, cfg.pool_size) == \
         ("unet_256", "batch", "batch", True, "vanilla", 100.0, 0)
     g = create_generator(cfg.netG, ngf=64, norm="batch", use_dropout=True)
     assert sum(p.numel() for p in g.parameters()) == 54_413_955  # the reference's pix2pix G

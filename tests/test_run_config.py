@@ -93,7 +93,7 @@ def test_a_checkpoint_whose_config_was_tampered_with_names_the_field(run):
 def test_report_names_the_field_too(run, capsys):
     _edit(run / "train_config.json", model=7)
     assert main(["report", str(run)]) == 2
-    assert "model: 7 is not text" in capsys.readouterr().err
+    assert "model: 7 is not an objective" in capsys.readouterr().err
 
 
 def test_the_python_api_checks_types_too():

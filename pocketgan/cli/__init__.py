@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.parse_args(argv)  # argparse's own usage error for the unknown arguments (exit 2)
+    args.extra = extra  # train/distill: the objective's own flags, parsed once the objective is known
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
     try:
         return args.func(args)

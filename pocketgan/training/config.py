@@ -1,8 +1,12 @@
-"""The full configuration of a training run, in one dataclass.
+"""The configuration of a training run: what every objective shares, in :class:`TrainConfig`, and
+the objective's own options, in the dataclass its module declares beside its class (e.g.
+``CycleGANOptions`` in cyclegan.py), held as ``cfg.options``.
 
-Defaults are the CycleGAN paper's / reference implementation's. Field metadata carries the
-``--help`` text and the group, so the CLI is generated from here and cannot drift. A copy of
-the config goes into every run folder and checkpoint.
+Defaults are the papers' / reference implementations' (an objective's registry entry may differ,
+e.g. pix2pix's U-Net). Field metadata (:func:`opt`) carries the ``--help`` text and the group, so
+the CLI and ``info`` are generated from here and cannot drift. A run config is saved flat — the
+shared fields and the objective's options side by side, as train_config.json and every checkpoint
+hold it — and read back through :meth:`TrainConfig.from_dict`, which checks it field by field.
 """
 from __future__ import annotations
 
@@ -69,34 +73,6 @@ class TrainConfig:
                                "differentiable policies (comma-separated: color, translation, cutout; empty = off); "
                                "against D overfitting small datasets", "objective")
 
-    # --- cyclegan -----------------------------------------------------------------------------
-    lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "cyclegan")
-    lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "cyclegan")
-    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "cyclegan")
-
-    # --- pix2pix ------------------------------------------------------------------------------
-    lambda_L1: float = opt(100.0, "weight of the L1 loss to the true target", "pix2pix")
-
-    # --- cut / fastcut -------------------------------------------------------------------------
-    lambda_nce: float = opt(1.0, "weight of the PatchNCE loss", "cut")
-    nce_idt: bool = opt(True, "also PatchNCE between target-domain images and G of them (an identity loss)", "cut")
-    nce_layers: str = opt("0,4,8,12,16", "generator layers whose features feed PatchNCE, comma-separated, increasing "
-                                         "(README: which layers of each generator)", "cut")
-    nce_all_negatives: bool = opt(False, "draw PatchNCE negatives from every image of the batch, not only the same "
-                                         "image (the reference's nce_includes_all_negatives_from_minibatch)", "cut")
-    netF: str = opt("mlp_sample", "how sampled patches are embedded: mlp_sample = a 2-layer MLP head per layer, "
-                                  "sample = the raw features", "cut", choices=("mlp_sample", "sample"))
-    netF_nc: int = opt(256, "width of the MLP heads' output", "cut")
-    nce_T: float = opt(0.07, "temperature of the PatchNCE softmax", "cut")
-    num_patches: int = opt(256, "patches sampled per layer and image", "cut")
-    flip_equivariance: bool = opt(False, "flip half the batches before G and flip its features back (FastCUT's "
-                                         "regulariser)", "cut")
-
-    # --- distillation (model = distill) ---------------------------------------------------
-    teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation", runtime=True)
-    lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
-    lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)", "distillation")
-
     # --- optimisation -----------------------------------------------------------------------
     lr: float = opt(2e-4, "Adam learning rate", "optimisation")
     beta1: float = opt(0.5, "Adam beta1", "optimisation")
@@ -153,6 +129,16 @@ class TrainConfig:
     eval_images: int = opt(100, "test images per domain for --eval-every", "evaluation", runtime=True)
     eval_convention: str = opt("clean", "FID resize convention", "evaluation", runtime=True, choices=EVAL_CONVENTIONS)
 
+    # --- the objective's own options (its module's dataclass; None: its defaults) -----------------
+    options: typing.Any = field(default=None, metadata={"group": None, "help": "", "runtime": False, "choices": None})
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = objective_options(self.model)()
+            for k, v in get_objective(self.model).defaults.items():
+                if k in option_names(self.model):
+                    setattr(self.options, k, v)
+
     @property
     def g_norm(self) -> str:
         if self.norm != "auto":
@@ -167,31 +153,28 @@ class TrainConfig:
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
 
-    def validate(self) -> None:
-        """One :class:`ConfigError` line naming the option, for the first problem found."""
-        check_fields(dataclasses.asdict(self))  # types first: a str where a number belongs is named, not compared
+    def validate(self, require_data: bool = True) -> None:
+        """One :class:`ConfigError` line naming the option, for the first problem found
+        (``require_data=False``: a config that names no data yet, e.g. a recipe being printed)."""
+        check_fields(self.shared_dict())  # types first: a str where a number belongs is named, not compared
         if self.model not in OBJECTIVES:
             raise ConfigError(f"model must be one of {', '.join(OBJECTIVES)} (got {self.model!r})")
-        if self.data is None and (self.a is None or self.b is None):
+        options_cls = objective_options(self.model)
+        if type(self.options) is not options_cls:
+            raise ConfigError(f"options: {type(self.options).__name__} is not {options_cls.__name__}, the options of "
+                              f"objective {self.model}")
+        check_fields(dataclasses.asdict(self.options), options_cls)
+        if require_data and self.data is None and (self.a is None or self.b is None):
             raise ConfigError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
         if self.data is not None and (self.a is not None or self.b is not None):
             raise ConfigError("give either --data or --a/--b, not both")
-        for name in ("load_size", "crop_size", "ngf", "ndf", "batch_size", "n_layers_D", "log_every", "eval_images",
-                     "netF_nc", "num_patches"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 (got {getattr(self, name)})")
-        for name in ("pool_size", "threads", "sample_every", "checkpoint_every", "max_steps", "eval_every",
-                     "lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_recon", "lambda_distill",
-                     "lambda_gan", "lambda_nce"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name)})")
+        at_least(self, 1, "load_size", "crop_size", "ngf", "ndf", "batch_size", "n_layers_D", "log_every", "eval_images")
+        at_least(self, 0, "pool_size", "threads", "sample_every", "checkpoint_every", "max_steps", "eval_every",
+                 "lambda_gan")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0 (got {self.lr})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay must be >= 0 and < 1, e.g. 0.999 (got {self.ema_decay})")
-        if not self.nce_T > 0:
-            raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
-        self.nce_layer_list()
         unknown = [p for p in self.logger.split(",") if p.strip() and p.strip() not in LOGGERS]
         if unknown:
             raise ConfigError(f"--logger: unknown tracker {unknown[0].strip()!r} (use any of {', '.join(LOGGERS)}, "
@@ -201,36 +184,94 @@ class TrainConfig:
             raise ConfigError(f"--diffaugment: unknown policy {unknown[0].strip()!r} (use any of "
                               f"{', '.join(DIFFAUGMENT_POLICIES)}, comma-separated)")
         for name, why in OBJECTIVES[self.model].requires.items():
-            if getattr(self, name) in (None, ""):
+            if getattr(self.options, name) in (None, ""):
                 raise ConfigError(why)
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
             raise ConfigError("n_epochs + n_epochs_decay must be >= 1")
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)} "
-                                  f"(got {getattr(self, f.name)!r})")
+        for source in (self, self.options):
+            for f in dataclasses.fields(source):
+                choices = f.metadata.get("choices")
+                if choices and getattr(source, f.name) not in choices:
+                    raise ConfigError(f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)} "
+                                      f"(got {getattr(source, f.name)!r})")
+        if hasattr(self.options, "validate"):
+            self.options.validate()
 
-    def nce_layer_list(self) -> tuple[int, ...]:
-        """``nce_layers`` as increasing layer indices (one ConfigError line otherwise)."""
-        try:
-            layers = tuple(int(x) for x in self.nce_layers.split(","))
-        except (ValueError, AttributeError):
-            raise ConfigError(f"--nce-layers must be comma-separated layer indices such as 0,4,8,12,16 "
-                              f"(got {self.nce_layers!r})") from None
-        if not layers or layers[0] < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
-            raise ConfigError(f"--nce-layers must be non-negative and strictly increasing (got {self.nce_layers!r})")
-        return layers
+    def shared_dict(self) -> dict:
+        """The fields every objective has (everything but ``options``)."""
+        return {f.name: getattr(self, f.name) for f in shared_fields()}
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Flat: the shared fields, then the objective's options (train_config.json, checkpoints)."""
+        return {**self.shared_dict(), **dataclasses.asdict(self.options)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """The config a dict describes, checked field by field (:func:`check_fields`); not yet
-        :meth:`validate`-d."""
-        check_fields(d)
-        return cls(**d)
+    def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":
+        """The config a flat dict describes (``to_dict``'s inverse; a partial one is completed with the
+        objective's defaults), checked field by field (:func:`check_fields`); not yet validated.
+        Options of *other* objectives are ignored: configs written before objectives owned their
+        options held every objective's, and must still load. ``strict`` (what a user wrote: a
+        config file, flags) refuses those that differ from their objective's default: a setting
+        that would silently do nothing."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"a run config must be a mapping of option names to values (got {type(d).__name__})")
+        model = d.get("model", cls.model)
+        if not isinstance(model, str) or model not in OBJECTIVES:
+            shown = json.dumps(model)[:60] if _jsonable(model) else repr(model)[:60]
+            raise ConfigError(f"model: {shown} is not an objective (one of {', '.join(OBJECTIVES)})")
+        own, shared = option_names(model), {f.name for f in shared_fields()}
+        if strict:
+            check_foreign_options(d, model, own | shared)
+        d = {**get_objective(model).defaults, **{k: v for k, v in d.items() if k in own or k in shared or
+                                                 k not in all_option_names()}}
+        check_fields({k: v for k, v in d.items() if k not in own}, cls, also=own)
+        options_cls = objective_options(model)
+        check_fields({k: v for k, v in d.items() if k in own}, options_cls)
+        return cls(**{k: v for k, v in d.items() if k in shared},
+                   options=options_cls(**{k: v for k, v in d.items() if k in own}))
+
+
+def check_foreign_options(d: dict, model: str, known: set[str]) -> None:
+    """One line for the first key of ``d`` that is another objective's option, set to a value
+    other than that objective's default."""
+    for key, value in d.items():
+        if key in known:
+            continue
+        for other in OBJECTIVES:
+            f = next((f for f in dataclasses.fields(objective_options(other)) if f.name == key), None)
+            if f is not None and value != get_objective(other).defaults.get(key, f.default):
+                raise ConfigError(f"{key}: an option of {other}, not of {model} (it would do nothing here)")
+
+
+def shared_fields() -> tuple[dataclasses.Field, ...]:
+    """TrainConfig's fields but ``options``: what the CLI's shared groups show."""
+    return tuple(f for f in dataclasses.fields(TrainConfig) if f.name != "options")
+
+
+@dataclass
+class NoOptions:
+    """The options of an objective that declares none."""
+
+
+def objective_options(model: str) -> type:
+    """The options dataclass of objective ``model`` (imports its module: torch)."""
+    return getattr(get_objective(model).load(), "Options", None) or NoOptions
+
+
+def option_names(model: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(objective_options(model))}
+
+
+def all_option_names() -> set[str]:
+    """Every registered objective's option names (to recognise configs of the old, flat layout)."""
+    return set().union(*(option_names(name) for name in OBJECTIVES))
+
+
+def at_least(source, low: int, *names: str) -> None:
+    """One ConfigError line for the first of ``names`` below ``low`` (as its --flag)."""
+    for name in names:
+        if getattr(source, name) < low:
+            raise ConfigError(f"--{name.replace('_', '-')} must be >= {low} (got {getattr(source, name)})")
 
 
 def type_name(hint) -> str:
@@ -250,15 +291,18 @@ def fits_type(value, hint) -> bool:
     return False
 
 
-def check_fields(d, cls=TrainConfig) -> None:
-    """Every key of ``d`` is a field of ``cls`` (else one line naming it and the closest real key) and
-    every value has its field's type (else one line naming the field, the value and the type)."""
+def check_fields(d, cls=None, also: set[str] = frozenset()) -> None:
+    """Every key of ``d`` is a field of ``cls`` (TrainConfig's shared fields by default; else one
+    line naming it and the closest real key, among ``also`` too) and every value has its field's
+    type (else one line naming the field, the value and the type)."""
     if not isinstance(d, dict):
         raise ConfigError(f"a run config must be a mapping of option names to values (got {type(d).__name__})")
-    hints = typing.get_type_hints(cls)
+    cls = cls or TrainConfig
+    hints = {k: v for k, v in typing.get_type_hints(cls).items() if k != "options"}
     for key, value in d.items():
         if key not in hints:
-            close = [k for k in hints if k.lower() == str(key).lower()] or difflib.get_close_matches(str(key), list(hints), n=1)
+            names = [*hints, *also]
+            close = [k for k in names if k.lower() == str(key).lower()] or difflib.get_close_matches(str(key), names, n=1)
             raise ConfigError(f"unknown option {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         if not fits_type(value, hints[key]):
             shown = json.dumps(value)[:60] if _jsonable(value) else repr(value)[:60]
@@ -285,11 +329,14 @@ def read_run_config(d, source: str | Path) -> TrainConfig:
     return cfg
 
 
-def config_for(model: str = "cyclegan", **given) -> TrainConfig:
+def config_for(model: str = "cyclegan", strict: bool = False, **given) -> TrainConfig:
     """A TrainConfig for ``model`` with that objective's defaults (its registry entry) under the
-    explicitly ``given`` values."""
-    return TrainConfig(**{**get_objective(model).defaults, **given, "model": model})
+    explicitly ``given`` values (shared fields and the objective's options alike, flat)."""
+    return TrainConfig.from_dict({**given, "model": model}, strict=strict)
 
 
-def runtime_fields() -> set[str]:
-    return {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("runtime")}
+def runtime_fields(model: str | None = None) -> set[str]:
+    """The fields a resume may change (they don't alter the maths), shared and, with ``model``, the
+    objective's own (e.g. distill's --teacher location)."""
+    fields = [*shared_fields(), *(dataclasses.fields(objective_options(model)) if model else ())]
+    return {f.name for f in fields if f.metadata.get("runtime")}

@@ -27,6 +27,7 @@ two places the parity benchmark replaces to feed both sides the same draws).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -38,7 +39,7 @@ from ..errors import OptionError
 from ..models.layers import init_weights
 from ..models.losses import GANLoss
 from ..models.modes import eval_mode
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig, at_least, opt
 from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
 from .precision import PLAIN, Precision
 
@@ -106,27 +107,67 @@ def probe_channels(G: nn.Module, layers: tuple[int, ...], size: int, device: tor
     return [(f.shape[1], f.shape[2] * f.shape[3]) for f in feats]
 
 
+@dataclass
+class CUTOptions:
+    """CUT's and FastCUT's own options (`train --objective cut` / `fastcut`; their registry entries
+    set the two defaults that differ: nce_idt, lambda_nce, flip_equivariance)."""
+
+    lambda_nce: float = opt(1.0, "weight of the PatchNCE loss", "cut")
+    nce_idt: bool = opt(True, "also PatchNCE between target-domain images and G of them (an identity loss)", "cut")
+    nce_layers: str = opt("0,4,8,12,16", "generator layers whose features feed PatchNCE, comma-separated, increasing "
+                                         "(README: which layers of each generator)", "cut")
+    nce_all_negatives: bool = opt(False, "draw PatchNCE negatives from every image of the batch, not only the same "
+                                         "image (the reference's nce_includes_all_negatives_from_minibatch)", "cut")
+    netF: str = opt("mlp_sample", "how sampled patches are embedded: mlp_sample = a 2-layer MLP head per layer, "
+                                  "sample = the raw features", "cut", choices=("mlp_sample", "sample"))
+    netF_nc: int = opt(256, "width of the MLP heads' output", "cut")
+    nce_T: float = opt(0.07, "temperature of the PatchNCE softmax", "cut")
+    num_patches: int = opt(256, "patches sampled per layer and image", "cut")
+    flip_equivariance: bool = opt(False, "flip half the batches before G and flip its features back (FastCUT's "
+                                         "regulariser)", "cut")
+
+    def validate(self) -> None:
+        at_least(self, 1, "netF_nc", "num_patches")
+        at_least(self, 0, "lambda_nce")
+        if not self.nce_T > 0:
+            raise ConfigError(f"--nce-T must be > 0 (got {self.nce_T})")
+        self.layer_list()
+
+    def layer_list(self) -> tuple[int, ...]:
+        """``nce_layers`` as increasing layer indices (one ConfigError line otherwise)."""
+        try:
+            layers = tuple(int(x) for x in self.nce_layers.split(","))
+        except (ValueError, AttributeError):
+            raise ConfigError(f"--nce-layers must be comma-separated layer indices such as 0,4,8,12,16 "
+                              f"(got {self.nce_layers!r})") from None
+        if not layers or layers[0] < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
+            raise ConfigError(f"--nce-layers must be non-negative and strictly increasing (got {self.nce_layers!r})")
+        return layers
+
+
 class CUT:
     """The :class:`~pocketgan.training.objective.Objective` of CUT and FastCUT (registry entries
     "cut" and "fastcut": the same maths, different defaults)."""
 
+    Options = CUTOptions
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg, self.device = cfg, device
         self.direction = get_direction(cfg.direction)
         self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
-        self.layers = cfg.nce_layer_list()
+        opts = self.opts = cfg.options
+        self.layers = opts.layer_list()
         G, D = make_generator(cfg).to(device), make_discriminator(cfg).to(device)
         if not hasattr(G, "nce_layer_count"):
             raise OptionError(f"--netG {cfg.netG}: CUT needs a generator with PatchNCE feature taps "
                               "(resnet_*, cut_resnet_*, mobile_resnet_*)")
         shapes = probe_channels(G, self.layers, cfg.crop_size, device)
         for layer, (_, positions) in zip(self.layers, shapes):
-            if cfg.num_patches > positions:
-                raise OptionError(f"--num-patches {cfg.num_patches}: layer {layer} of {cfg.netG} has only {positions} "
+            if opts.num_patches > positions:
+                raise OptionError(f"--num-patches {opts.num_patches}: layer {layer} of {cfg.netG} has only {positions} "
                                   f"positions at --crop-size {cfg.crop_size}; use --num-patches {positions} or less")
-        sampler = PatchSampler([c for c, _ in shapes], cfg.netF == "mlp_sample", cfg.netF_nc)
+        sampler = PatchSampler([c for c, _ in shapes], opts.netF == "mlp_sample", opts.netF_nc)
         init_weights(sampler, cfg.init_type, cfg.init_gain)
         self.nets: dict[str, nn.Module] = {"G": G, "D": D, "F": sampler.to(device)}
         for net in self.nets.values():
@@ -154,30 +195,30 @@ class CUT:
 
     def nce_loss(self, nets: Mapping[str, nn.Module], src: torch.Tensor, tgt: torch.Tensor, flipped: bool) -> torch.Tensor:
         """Mean PatchNCE over the layers between ``src`` (keys) and its translation ``tgt`` (queries)."""
-        G, sampler, cfg = nets["G"], nets["F"], self.cfg
+        G, sampler, opts = nets["G"], nets["F"], self.opts
         feat_q = G(tgt, layers=list(self.layers))
         if flipped:
             feat_q = [torch.flip(f, [3]) for f in feat_q]
         feat_k = G(src, layers=list(self.layers))
-        feat_k_pool, ids = sampler(feat_k, cfg.num_patches)
-        feat_q_pool, _ = sampler(feat_q, cfg.num_patches, ids)
+        feat_k_pool, ids = sampler(feat_k, opts.num_patches)
+        feat_q_pool, _ = sampler(feat_q, opts.num_patches, ids)
         total = 0.0
         for f_q, f_k in zip(feat_q_pool, feat_k_pool):
-            total += (patch_nce(f_q, f_k, src.size(0), cfg.nce_T, cfg.nce_all_negatives) * cfg.lambda_nce).mean()
+            total += (patch_nce(f_q, f_k, src.size(0), opts.nce_T, opts.nce_all_negatives) * opts.lambda_nce).mean()
         return total / len(self.layers)
 
     def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
+        cfg, opts = self.cfg, self.opts
         G, D = nets["G"], nets["D"]
         real_A = batch[self.src].to(self.device, non_blocking=True)  # the input, whatever the direction
         real_B = batch[self.dst].to(self.device, non_blocking=True)  # target-domain examples
-        real = torch.cat((real_A, real_B), dim=0) if cfg.nce_idt else real_A
-        flipped = cfg.flip_equivariance and self.coin()
+        real = torch.cat((real_A, real_B), dim=0) if opts.nce_idt else real_A
+        flipped = opts.flip_equivariance and self.coin()
         if flipped:
             real = torch.flip(real, [3])
         fake = G(real)
         fake_B = fake[:real_A.size(0)]
-        idt_B = fake[real_A.size(0):] if cfg.nce_idt else None
+        idt_B = fake[real_A.size(0):] if opts.nce_idt else None
         loss = {}
 
         # discriminator: real target images vs. the current fakes
@@ -197,9 +238,9 @@ class CUT:
         if cfg.lambda_gan > 0:
             loss["G_GAN"] = self.gan(D(fake_B), True, for_discriminator=False).mean() * cfg.lambda_gan
             total = loss["G_GAN"]
-        if cfg.lambda_nce > 0:
+        if opts.lambda_nce > 0:
             loss["NCE"] = self.nce_loss(nets, real_A, fake_B, flipped)
-            if cfg.nce_idt:
+            if opts.nce_idt:
                 loss["NCE_Y"] = self.nce_loss(nets, real_B, idt_B, flipped)
                 total = total + (loss["NCE"] + loss["NCE_Y"]) * 0.5
             else:

@@ -7,6 +7,7 @@ discriminators on real images vs. fakes drawn from the image pools.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -15,16 +16,29 @@ import torch.nn.functional as F
 
 from ..models.losses import GANLoss
 from ..models.modes import eval_mode
-from .config import TrainConfig
+from .config import TrainConfig, at_least, opt
 from .image_pool import ImagePool
 from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
 from .precision import PLAIN, Precision
+
+
+@dataclass
+class CycleGANOptions:
+    """CycleGAN's own options (`train --objective cyclegan`; the reference's defaults)."""
+
+    lambda_A: float = opt(10.0, "weight of the cycle loss A -> B -> A", "cyclegan")
+    lambda_B: float = opt(10.0, "weight of the cycle loss B -> A -> B", "cyclegan")
+    lambda_identity: float = opt(0.5, "identity loss weight, relative to lambda_A/B (0 disables)", "cyclegan")
+
+    def validate(self) -> None:
+        at_least(self, 0, "lambda_A", "lambda_B", "lambda_identity")
 
 
 class CycleGAN:
     """The :class:`~pocketgan.training.objective.Objective` of unpaired translation both ways
     (registry entry "cyclegan": its loss names, sample columns and discriminators)."""
 
+    Options = CycleGANOptions
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
@@ -55,7 +69,7 @@ class CycleGAN:
         return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))
 
     def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
+        cfg, opts = self.cfg, self.cfg.options
         G_A, G_B, D_A, D_B = (nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
         real_A = batch["A"].to(self.device, non_blocking=True)
         real_B = batch["B"].to(self.device, non_blocking=True)
@@ -68,16 +82,16 @@ class CycleGAN:
         set_requires_grad([D_A, D_B], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss = {}
-        if cfg.lambda_identity > 0:  # G_A should leave B images alone, G_B A images
-            loss["idt_A"] = F.l1_loss(G_A(real_B), real_B) * cfg.lambda_B * cfg.lambda_identity
-            loss["idt_B"] = F.l1_loss(G_B(real_A), real_A) * cfg.lambda_A * cfg.lambda_identity
+        if opts.lambda_identity > 0:  # G_A should leave B images alone, G_B A images
+            loss["idt_A"] = F.l1_loss(G_A(real_B), real_B) * opts.lambda_B * opts.lambda_identity
+            loss["idt_B"] = F.l1_loss(G_B(real_A), real_A) * opts.lambda_A * opts.lambda_identity
         loss["G_A"] = self.gan(D_A(fake_B), True, for_discriminator=False) * cfg.lambda_gan  # x 1.0: exact
         loss["G_B"] = self.gan(D_B(fake_A), True, for_discriminator=False) * cfg.lambda_gan
-        loss["cycle_A"] = F.l1_loss(rec_A, real_A) * cfg.lambda_A
-        loss["cycle_B"] = F.l1_loss(rec_B, real_B) * cfg.lambda_B
+        loss["cycle_A"] = F.l1_loss(rec_A, real_A) * opts.lambda_A
+        loss["cycle_B"] = F.l1_loss(rec_B, real_B) * opts.lambda_B
         # summed in the reference's order, so a step is bit-identical to its optimize_parameters()
         total = loss["G_A"] + loss["G_B"] + loss["cycle_A"] + loss["cycle_B"]
-        if cfg.lambda_identity > 0:
+        if opts.lambda_identity > 0:
             total = total + loss["idt_A"] + loss["idt_B"]
         self.precision.backward(total)
         self.precision.step(self.optimizers["G"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -33,7 +34,7 @@ from ..models.losses import GANLoss
 from ..models.modes import eval_mode
 from ..models.pretrained import load_generator, load_weights, read_model_config
 from .checkpoint import CheckpointError, load_checkpoint, subset
-from .config import TrainConfig
+from .config import TrainConfig, at_least, opt
 from .image_pool import ImagePool
 from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
 from .precision import PLAIN, Precision
@@ -64,7 +65,7 @@ def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
     a run folder with a checkpoint of the same D architecture. Returns where it came from."""
     from .run import CHECKPOINT
 
-    ckpt = Path(cfg.teacher) / CHECKPOINT
+    ckpt = Path(cfg.options.teacher) / CHECKPOINT
     if not ckpt.is_file():
         return None
     try:
@@ -85,18 +86,34 @@ def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
     return f"{ckpt} [{name}]"
 
 
+@dataclass
+class DistillOptions:
+    """Distillation's own options (`pocketgan distill` = `train --objective distill`)."""
+
+    teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation",
+                              runtime=True)
+    lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
+    lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)",
+                                "distillation")
+
+    def validate(self) -> None:
+        at_least(self, 0, "lambda_recon", "lambda_distill")
+
+
 class Distillation:
     """The :class:`~pocketgan.training.objective.Objective` of distillation (registry entry "distill")."""
 
+    Options = DistillOptions
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg, self.device = cfg, device
         self.direction = get_direction(cfg.direction)
         self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
-        teacher = load_generator(cfg.teacher, self.slot).to(device)  # eval mode, frozen
+        opts = cfg.options
+        teacher = load_generator(opts.teacher, self.slot).to(device)  # eval mode, frozen
         set_requires_grad([teacher], False)
-        self.teacher_spec = read_model_config(cfg.teacher)["generators"][self.slot]
+        self.teacher_spec = read_model_config(opts.teacher)["generators"][self.slot]
         student = make_generator(cfg)
         D = make_discriminator(cfg)
         self.d_source = teacher_discriminator(cfg, D)
@@ -105,7 +122,7 @@ class Distillation:
 
         self.points: tuple[str, ...] = ()
         adapters = nn.ModuleDict()
-        if cfg.lambda_distill > 0:
+        if opts.lambda_distill > 0:
             try:
                 t_points, s_points = feature_points(teacher), feature_points(student)
             except ValueError as e:
@@ -133,7 +150,7 @@ class Distillation:
 
     def model_info(self) -> dict:
         return {"model_type": "distilled",
-                "distilled_from": {"teacher": str(self.cfg.teacher), "direction": self.cfg.direction,
+                "distilled_from": {"teacher": str(self.cfg.options.teacher), "direction": self.cfg.direction,
                                    "teacher_generator": self.teacher_spec}}
 
     def train_step(self, batch: dict, nets: Mapping[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -148,11 +165,11 @@ class Distillation:
         set_requires_grad([D], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss = {"G_gan": self.gan(D(fake), True, for_discriminator=False) * cfg.lambda_gan,
-                "recon": F.l1_loss(fake, target) * cfg.lambda_recon}
+                "recon": F.l1_loss(fake, target) * cfg.options.lambda_recon}
         distill = torch.zeros((), device=self.device)
         for k in self.points:
             distill = distill + F.mse_loss(adapters[k](self.student_tap.out[k]), self.teacher_tap.out[k])
-        loss["distill"] = distill * cfg.lambda_distill
+        loss["distill"] = distill * cfg.options.lambda_distill
         self.precision.backward(loss["G_gan"] + loss["recon"] + loss["distill"])
         self.precision.step(self.optimizers["G"])
         set_requires_grad([D], True)

@@ -4,10 +4,11 @@ defaults), the config (valid names), the report (loss charts, health checks, sam
 ``info`` (which discriminators a run has, which directions it writes), the demo and the trainer
 (paired or unpaired data, the class to build).
 
-Adding an objective is one new module with a class that satisfies
-:class:`pocketgan.training.objective.Objective` plus one :func:`register` call here (or in the
-caller, as the tests do with a toy objective). Nothing here imports torch: the CLI reads this
-while parsing.
+Adding an objective is one new module — a class that satisfies
+:class:`pocketgan.training.objective.Objective` and, beside it, the dataclass of its own options,
+named by the class as ``Options`` — plus one :func:`register` call here (or in the caller, as the
+tests do with a toy objective). Nothing here imports torch: the CLI reads this while parsing, and
+imports an objective's module (``load``) only for that objective's options.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ..errors import PocketganError
 class ObjectiveSpec:
     """What an objective is, as data (its maths lives in the class ``load()`` returns)."""
 
-    name: str                           # what --model takes and what run configs record
+    name: str                           # what --objective takes and what run configs record (as "model")
     summary: str                        # one line for --help and `pocketgan info`
     load: Callable[[], type]            # imports and returns the Objective class (torch is imported then)
     loss_names: tuple[str, ...]         # every loss train_step returns, in metrics.jsonl order
@@ -34,10 +35,11 @@ class ObjectiveSpec:
     discriminator_losses: tuple[tuple[str, ...], ...] = ()  # each discriminator's loss terms ("D wins outright" checks)
     one_direction: bool = False         # learns cfg.direction only (else both: G_A and G_B)
     paired: bool = False                # trains on aligned pairs (else two unpaired folders)
-    option_group: str | None = None     # its own TrainConfig group, shown by `train --help`
-    requires: Mapping[str, str] = field(default_factory=dict)  # config fields it cannot run without -> why
+    option_group: str | None = None     # the title of its options' group (`train --objective NAME --help`)
+    requires: Mapping[str, str] = field(default_factory=dict)  # its options it cannot run without -> why
     demo: bool = True                   # `pocketgan demo` offers it (it learns the toy scenes in the demo's budget)
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # config values that differ from TrainConfig's
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # shared or own option values that differ from the
+                                                               # dataclasses' defaults
 
     def directions(self, direction: str = "AtoB") -> tuple[Direction, ...]:
         """The directions a run of this objective writes (its model folder's generator slots)."""
@@ -71,7 +73,7 @@ def get_objective(name: str) -> ObjectiveSpec:
     try:
         return OBJECTIVES[name]
     except KeyError:
-        raise PocketganError(f"--model: unknown objective {name!r} (one of {', '.join(OBJECTIVES)})") from None
+        raise PocketganError(f"--objective: unknown objective {name!r} (one of {', '.join(OBJECTIVES)})") from None
 
 
 # --- the built-in objectives ---------------------------------------------------------------------

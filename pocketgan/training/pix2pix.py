@@ -9,6 +9,7 @@ so `translate --direction` and `export --direction` work as for CycleGAN models.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -18,16 +19,27 @@ import torch.nn.functional as F
 from ..directions import get_direction
 from ..models.losses import GANLoss
 from ..models.modes import eval_mode
-from .config import TrainConfig
+from .config import TrainConfig, at_least, opt
 from .image_pool import ImagePool
 from .objective import OptimizerFactory, adam, make_discriminator, make_generator, set_requires_grad
 from .precision import PLAIN, Precision
+
+
+@dataclass
+class Pix2PixOptions:
+    """pix2pix's own options (`train --objective pix2pix`)."""
+
+    lambda_L1: float = opt(100.0, "weight of the L1 loss to the true target", "pix2pix")
+
+    def validate(self) -> None:
+        at_least(self, 0, "lambda_L1")
 
 
 class Pix2Pix:
     """The :class:`~pocketgan.training.objective.Objective` of paired translation one way
     (registry entry "pix2pix": paired data, one 6-channel D, losses and sample columns)."""
 
+    Options = Pix2PixOptions
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
@@ -70,7 +82,7 @@ class Pix2Pix:
         set_requires_grad([D], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         loss["G_GAN"] = self.gan(D(fake_AB), True, for_discriminator=False) * self.cfg.lambda_gan  # x 1.0: exact
-        loss["G_L1"] = F.l1_loss(fake_B, real_B) * self.cfg.lambda_L1
+        loss["G_L1"] = F.l1_loss(fake_B, real_B) * self.cfg.options.lambda_L1
         self.precision.backward(loss["G_GAN"] + loss["G_L1"])
         self.precision.step(self.optimizers["G"])
         set_requires_grad([D], True)

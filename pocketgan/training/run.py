@@ -175,7 +175,8 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
     with lock if lock is not None else contextlib.nullcontext():
         saved = saved_config(folder, restart)
         overrides = dict(overrides or {})
-        fixed = {k: v for k, v in overrides.items() if k not in runtime_fields() and saved.get(k) != v}
+        runtime = runtime_fields(saved.get("model", TrainConfig.model))
+        fixed = {k: v for k, v in overrides.items() if k not in runtime and saved.get(k) != v}
         if fixed:
             changes = ", ".join(f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in fixed.items())
             raise TrainingError(f"{folder.root}: cannot change the model or objective when resuming ({changes}); "
@@ -189,7 +190,7 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
         except ConfigError as e:
             raise TrainingError(str(e)) from None
         if not restart:
-            for line in edited_fields(folder.config, saved, set(overrides)):
+            for line in edited_fields(folder.config, saved, set(overrides), runtime):
                 warnings.warn(line)
         if restart:
             warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
@@ -220,7 +221,7 @@ def saved_config(folder: RunFolder, restart: bool) -> dict:
     return saved
 
 
-def edited_fields(path: Path, used: dict, flags: set[str]) -> list[str]:
+def edited_fields(path: Path, used: dict, flags: set[str], runtime: set[str]) -> list[str]:
     """One line per field of ``path`` (train_config.json) that differs from ``used`` (the checkpoint's
     config) and is not set by a flag of this resume: a hand edit (or a flag of a resume killed before
     its first checkpoint), saying that the checkpoint's value is the one used; the file is then
@@ -239,7 +240,7 @@ def edited_fields(path: Path, used: dict, flags: set[str]) -> list[str]:
         if key not in used:
             lines.append(f"{path}: {key!r} is not an option of this run; ignored (the file is written again without it)")
         elif written[key] != used[key]:
-            how = (f"to change it on resume, pass --{key.replace('_', '-')}" if key in runtime_fields() else
+            how = (f"to change it on resume, pass --{key.replace('_', '-')}" if key in runtime else
                    "a resumed run keeps the maths it was trained with: start a new run (--init-from) to change it")
             lines.append(f"{path}: {key} is {json.dumps(written[key])[:60]} there, but the checkpoint's value, "
                          f"{json.dumps(used[key])[:60]}, is the one used; {how}")
