@@ -41,11 +41,12 @@ def _cut_to_bytes(name: str, budget: int) -> str:
     return name
 
 
-def temp_path(path: Path) -> Path:
-    """A hidden ``.{name}.{8 hex}.tmp`` beside ``path``, within the folder's file-name limit."""
+def temp_path(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
+    """A hidden ``.{name}.{8 hex}{suffix}`` beside ``path``, within the folder's file-name limit
+    (the copy of ``name`` is cut to fit, whatever its length)."""
     token = secrets.token_hex(4)
-    budget = name_max(path.parent) - len(f"..{token}{TEMP_SUFFIX}")
-    return path.with_name(f".{_cut_to_bytes(path.name, max(budget, 0))}.{token}{TEMP_SUFFIX}")
+    budget = name_max(path.parent) - len(os.fsencode(f"..{token}{suffix}"))
+    return path.with_name(f".{_cut_to_bytes(path.name, max(budget, 0))}.{token}{suffix}")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

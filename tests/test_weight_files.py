@@ -375,3 +375,17 @@ def test_an_errno_about_the_folder_not_the_name_still_stops(tmp_path, capsys, mo
     assert translate(src, tmp_path / "out", model) == 2
     one_line_error(capsys, "Invalid argument", "0 of 2 images were written")
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_an_export_to_a_name_at_the_limit_is_verified_and_written(tmp_path, model):
+    """The exporter's staging file (verified before it takes the final name) fits the limit too."""
+    out = tmp_path / ("e" * 245 + ".onnx")  # its card, NAME.json, takes the last 5 bytes
+    assert len(out.name.encode()) + len(".json") == 255 == name_max(tmp_path)
+    assert main(["export", "--model", str(model), "--format", "onnx", "--size", "32", "--out", str(out)]) == 0
+    assert out.is_file() and (tmp_path / (out.name + ".json")).is_file() and leftovers(tmp_path) == []
+
+
+def test_an_export_name_its_card_cannot_follow_is_refused_first(tmp_path, model, capsys):
+    out = tmp_path / ("e" * 246 + ".onnx")
+    assert main(["export", "--model", str(model), "--format", "onnx", "--size", "32", "--out", str(out)]) == 2
+    assert "name too long" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

@@ -17,7 +17,6 @@ moved into place), unless ``force``: then it is written and its card says it is 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from ..data.synthetic import render_scene
 from ..directions import get_direction
 from ..errors import OptionError, PocketganError
 from ..evaluation.metrics import psnr
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, name_max, temp_path
 from ..home import file_digest
 from ..inference.runners import load_runner
 from ..models.pretrained import ModelFolderError, load_generator, read_model_config
@@ -109,9 +108,17 @@ def below_floor_message(path: Path, quantize: str | None, check: dict, calibrati
     return f"{measured}; {advice}; --force writes it anyway"
 
 
+def _existing_parent(path: Path) -> Path:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
 def _staging_path(path: Path) -> Path:
-    """A hidden name beside ``path`` with its suffix (the runners pick the runtime by suffix)."""
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.unchecked{path.suffix}")
+    """A hidden name beside ``path`` with its suffix (the runners pick the runtime by suffix), within
+    the file-name limit however long ``path``'s name is."""
+    return temp_path(path, f".unchecked{path.suffix}")
 
 
 def export_model(model: str | Path, fmt: str, size=256, quantize: str | None = None, direction: str = "AtoB",
@@ -142,6 +149,10 @@ def export_model(model: str | Path, fmt: str, size=256, quantize: str | None = N
                           f"{config['generators'][slot]['name']} needs")
     suffix = {None: "", "fp16": "_fp16", "int8": "_int8"}[quantize]
     path = Path(out) if out else export_dir(model) / f"{slot}_{size_label(hw)}{suffix}.{fmt}"  # format names are suffixes
+    card_bytes, limit = len(os.fsencode(path.name + ".json")), name_max(_existing_parent(path))
+    if card_bytes > limit:  # refused before the (minutes-long) conversion, not after it
+        raise OptionError(f"--out {path.name[:40]}…: name too long: its model card beside it (the name + .json) would "
+                          f"have a {card_bytes}-byte name, over the file system's {limit}; choose a shorter name")
     calib = None
     if quantize == "int8":
         if calibration is None:
