@@ -44,6 +44,7 @@ from .objectives import get_objective
 from .run import RunFolder, TrainingError
 from .samples import fixed_examples, save_grid
 from .schedule import linear_decay
+from .tracking import trackers
 
 
 def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path, Path]:
@@ -152,7 +153,7 @@ class Trainer:
         self.total_steps = cfg.total_epochs * self.steps_per_epoch
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
-        self.callbacks = CallbackList((default_callbacks() if self.dist.main else []) + list(callbacks or []))
+        self.callbacks = CallbackList((default_callbacks() + trackers(cfg) if self.dist.main else []) + list(callbacks or []))
         self._evaluator = None
         self._examples = None
         self.last_sample_step = -1
