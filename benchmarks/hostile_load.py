@@ -212,7 +212,7 @@ def start_server(args, home: str) -> tuple[subprocess.Popen, int]:
             raise SystemExit(f"the server exited: {server.stdout.read()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                c.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
                 if read_response(c, 5)[0] == 200:
                     return server, port
         except OSError:
@@ -223,7 +223,7 @@ def start_server(args, home: str) -> tuple[subprocess.Popen, int]:
 
 def health(port: int) -> dict:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
-        c.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())  # the server checks Host
         return json.loads(read_response(c, 5)[2])
 
 

@@ -4,6 +4,7 @@ server paths in what the server sends. Loopback only, every wait bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import socket
@@ -78,26 +79,33 @@ class Upload:
     """One POST /api/translate driven at the ASGI level: the body arrives in ``chunks`` (each after
     its delay); ``stall=True`` then sends nothing more (until cancelled)."""
 
-    def __init__(self, app, body: bytes, client=("10.0.0.1", 5000), chunks=None, stall=False, length=None):
-        self.app, self.client, self.stall = app, client, stall
+    def __init__(self, app, body: bytes, client=("10.0.0.1", 5000), chunks=None, stall=False, length=None,
+                 disconnect=False):
+        """``length``: the declared Content-Length (default: the body's; False: none); ``disconnect``:
+        the client goes away after the chunks (an ``http.disconnect`` where more body was announced)."""
+        self.app, self.client, self.stall, self.disconnect = app, client, stall, disconnect
         self.chunks = chunks if chunks is not None else [(0.0, body)]
         self.length = len(body) if length is None else length
         self.messages: list[dict] = []
 
     async def run(self) -> tuple[int, dict]:
+        declared = [] if self.length is False else [(b"content-length", str(self.length).encode())]
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
                  "scheme": "http", "path": "/api/translate", "raw_path": b"/api/translate",
                  "query_string": b"direction=AtoB", "root_path": "", "client": self.client,
                  "server": ("127.0.0.1", 8000),
-                 "headers": [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
-                             (b"content-length", str(self.length).encode()), (b"host", b"x")]}
+                 "headers": [(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()), *declared,
+                             (b"host", b"localhost:8000")]}
         pending = list(self.chunks)
 
         async def receive():
             if pending:
                 delay, data = pending.pop(0)
                 await asyncio.sleep(delay)
-                return {"type": "http.request", "body": data, "more_body": bool(pending) or self.stall}
+                more = bool(pending) or self.stall or self.disconnect
+                return {"type": "http.request", "body": data, "more_body": more}
+            if self.disconnect:
+                return {"type": "http.disconnect"}
             if self.stall:
                 await asyncio.sleep(3600)
             await asyncio.sleep(3600)  # after the body: the client waits for the answer
@@ -218,12 +226,12 @@ def _tiny_app():
     return app
 
 
-@pytest.fixture()
-def guarded_server():
+@contextlib.contextmanager
+def serving(asgi_app, limits: ClientLimits = FAST):
+    """uvicorn with ``asgi_app`` and `pocketgan serve`'s protocol on 127.0.0.1 (a free port); yields the port."""
     import uvicorn
 
-    limits = FAST
-    config = uvicorn.Config(_tiny_app(), host="127.0.0.1", port=0, log_level="critical", lifespan="off",
+    config = uvicorn.Config(asgi_app, host="127.0.0.1", port=0, log_level="critical", lifespan="off",
                             http=guarded_h11(limits), forwarded_allow_ips=list(limits.trusted_proxies))
     server = uvicorn.Server(config)
     sock = socket.socket()
@@ -233,9 +241,17 @@ def guarded_server():
     deadline = time.time() + 10
     while not server.started and time.time() < deadline:
         time.sleep(0.02)
-    yield sock.getsockname()[1], limits
-    server.should_exit = True
-    thread.join(5)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture()
+def guarded_server():
+    with serving(_tiny_app(), FAST) as port:
+        yield port, FAST
 
 
 def _recv_all(s: socket.socket, timeout: float) -> bytes:
@@ -410,3 +426,67 @@ def test_isolated_export_gives_the_same_files(tmp_path, expressive_generator):
     card = served.directions["AtoB"].card
     assert card["source"] == "m" and (folder / "export" / "G_A_256.onnx").is_file()
     assert card["parity_vs_pytorch"]["psnr_db"] >= 40
+
+
+# ---------------------------------------------------------------- 5. bodies cut short (not a missing field)
+
+@pytest.fixture(scope="module")
+def cut_app(model):
+    """An app of its own: the module's ``app`` has its pool shut down once a TestClient closed it."""
+    return create_app(model, max_side=64, workers=1, max_waiting=0, limits=FAST)
+
+def test_a_body_that_ends_early_is_400_with_the_bytes_that_arrived(cut_app):
+    """The client declared the whole length and the body stopped short; before the fix this was 422
+    "no file in form field 'image' (fields sent: none)", which sent the user looking for a bug in the form."""
+    body = multipart(photo())
+    for chunks in ([(0.0, b"")], [(0.0, body[:1])], [(0.0, body[:1200])], [(0.0, body[:100]), (0.0, body[100:1200])],
+                   [(0.0, body[:-1])]):
+        arrived = sum(len(data) for _, data in chunks)
+        status, answer = run(Upload(cut_app, body, chunks=chunks).run())
+        assert status == 400 and answer["error"] == f"upload ended early: {arrived} of {len(body)} bytes arrived"
+        assert answer["_headers"]["connection"] == "close"
+    assert cut_app.state.gate.receiving == 0 and cut_app.state.pool.admitted == 0
+
+
+def test_a_client_that_goes_away_mid_body_is_a_truncated_upload(cut_app):
+    body = multipart(photo())
+    status, answer = run(Upload(cut_app, body, chunks=[(0.0, body[:1200])], disconnect=True).run())
+    assert status == 400 and answer["error"] == f"upload ended early: 1200 of {len(body)} bytes arrived"
+    status, answer = run(Upload(cut_app, body, chunks=[(0.0, body[:700])], disconnect=True, length=False).run())
+    assert status == 400 and answer["error"] == "upload ended early: the client went away after 700 bytes"
+    assert cut_app.state.gate.receiving == 0
+
+
+def test_a_body_without_its_closing_boundary_is_a_truncated_upload(cut_app):
+    """Complete in bytes (nothing declared is missing) but the multipart parser never saw the end:
+    the photo's part never finished, so it is a cut upload, not a form without the field."""
+    whole = multipart(photo())
+    close = f"--{BOUNDARY}--\r\n".encode()
+    for body in (whole[:-len(close)], whole[:-len(close) - 2], whole[:-3], whole[:len(whole) // 2], whole[:40]):
+        for declared in (len(body), False):  # with the true Content-Length, and streamed without one
+            status, answer = run(Upload(cut_app, body, length=declared).run())
+            assert status == 400, (len(body), answer)
+            assert answer["error"] == (f"upload ended early: {len(body)} bytes arrived, but the multipart body stops "
+                                       "before its closing boundary")
+    status, answer = run(Upload(cut_app, whole[:-2]).run())  # the closing boundary is there, only its CRLF is not
+    assert status == 200 and answer["png"] > 0, answer
+    empty = f"--{BOUNDARY}--\r\n".encode()  # a complete form without the field is still 422
+    status, answer = run(Upload(cut_app, empty).run())
+    assert status == 422 and answer["error"] == "no file in form field 'image' (fields sent: none)"
+
+
+def test_a_half_closed_upload_over_a_socket_is_told_how_much_arrived(cut_app):
+    """A client (or a proxy) that sends part of the body, then shuts its side down, gets the 400
+    instead of a connection closed without an answer."""
+    body = multipart(photo())
+    with serving(cut_app) as port:
+        with socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.11", 0)) as s:
+            s.sendall((f"POST /api/translate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                       f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:1200])
+            time.sleep(0.1)
+            s.shutdown(socket.SHUT_WR)
+            answer = _recv_all(s, 3)
+        assert answer.startswith(b"HTTP/1.1 400"), answer
+        assert f'{{"error":"upload ended early: 1200 of {len(body)} bytes arrived"}}'.encode() in answer
+    assert cut_app.state.gate.receiving == 0

@@ -15,7 +15,11 @@ NAME.gz beside each compressible file, and :class:`PrecompressedFiles` picks one
 
 Uploads take a worker-pool place only once their whole body has arrived; until then they are
 bounded per client and in time by :mod:`pocketgan.app.guard` (429 / 503 / 408), so connections
-that stall mid-upload cannot lock honest clients out.
+that stall mid-upload cannot lock honest clients out; a body cut short is 400 "upload ended early".
+
+Every route answers only requests whose Host names the server (loopback names and addresses, plus
+``allowed_hosts``); any other gets 421 first of all (:class:`~pocketgan.app.guard.HostCheck`), so a
+page on another site cannot reach a server on the user's machine through DNS rebinding.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -36,7 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.formparsers import MultiPartException
 from starlette.responses import Response as StarletteResponse
 from starlette.staticfiles import NotModifiedResponse
 
@@ -48,7 +53,8 @@ from ..inference.pipeline import TranslationPipeline
 from ..inference.strength import MAX_STRENGTH, check_strength
 from . import ServeError
 from .assets import AssetsMissing, build_info, find_static
-from .guard import BodyTimeout, BodyTooLarge, ClientLimits, Refused, UploadGate, read_body_form
+from .guard import (BodyTimeout, BodyTooLarge, BodyTruncated, ClientLimits, HostCheck, Refused, UploadGate,
+                    check_allowed_hosts, declared_length, read_body_form)
 from .model import ServedModel, prepare_model, scrub_paths
 from .pool import ALLOCATOR, MemoryBudget, PoolBusy, WorkerPool
 from .uploads import (JPEG_DECLARED_FACTOR, SERVER_MAX_PIXELS, StagedUpload, UploadError, check_content_type,
@@ -260,7 +266,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
                max_upload_bytes: int = 20 * 1024 * 1024, max_pixels: int = SERVER_MAX_PIXELS, device: str = "cpu",
                static_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                limits: ClientLimits | None = None, memory_budget: int = MEMORY_BUDGET,
-               isolate_export: bool = False, strength: float = 1.0) -> FastAPI:
+               isolate_export: bool = False, strength: float = 1.0, allowed_hosts: Iterable[str] = ()) -> FastAPI:
     """The app for ``model`` (a model folder, an exported .onnx, or an already prepared ServedModel).
 
     ``max_side``: the longest side images are translated at (the page's default too; 0 = full size).
@@ -270,7 +276,11 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     (pixels decoded per photo; 413 above it, judged from the header). ``limits``: per-client and
     timing limits of uploads (:class:`~pocketgan.app.guard.ClientLimits`). ``memory_budget``: bytes
     of working memory the workers share (see :class:`Translator`). ``strength``: the default of
-    server-side translations (0-1.5; a request's ``strength`` overrides it). Exports a model folder
+    server-side translations (0-1.5; a request's ``strength`` overrides it). ``allowed_hosts``: the
+    Host names and addresses answered besides loopback ones (``localhost``, ``*.localhost``, 127/8,
+    ::1) and the address a connection came in on; ``["*"]`` answers any (see
+    :class:`~pocketgan.app.guard.HostCheck`; `pocketgan serve` passes its ``--host`` and
+    ``--allowed-host`` names, :func:`~pocketgan.app.guard.serve_hosts`). Exports a model folder
     to ONNX now (cached in MODEL/export/; in a child process with ``isolate_export``, as
     `pocketgan serve` does), so a broken model fails here, before anything is served.
     """
@@ -281,6 +291,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     if max_pixels < 1:
         raise ServeError(f"max pixels must be positive (got {max_pixels})")
     strength = check_strength(strength)
+    hosts = check_allowed_hosts(allowed_hosts)
     limits = limits or ClientLimits()
     limits.check()
     device = str(resolve_device(device))  # a device this machine lacks fails now, not after the export
@@ -307,8 +318,9 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     app = FastAPI(title="pocketgan", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HostCheck, allowed=hosts)  # added last: runs first, before any other work
     app.state.served, app.state.pool, app.state.translator = served, pool, translator
-    app.state.gate, app.state.limits = gate, limits
+    app.state.gate, app.state.limits, app.state.allowed_hosts = gate, limits, hosts
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -355,12 +367,12 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
             return error(422, str(e), CLOSE)
         if direction not in served.directions:
             return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})", CLOSE)
-        if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
             return error(415, f"send the photo as multipart/form-data in a field named {FIELD!r}", CLOSE)
         limit = max_upload_bytes + MULTIPART_SLACK
         too_large = f"photo larger than the server's limit of {max_upload_bytes / 1e6:.1f} MB"
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        declared = declared_length(request.headers.get("content-length"))
+        if declared is not None and declared > limit:
             return error(413, too_large, CLOSE)
         client = client_address(request)
         try:
@@ -373,16 +385,16 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
             return error(413, too_large, CLOSE)
         except BodyTimeout as e:
             return error(408, f"{e}; send the photo again", CLOSE)
-        except HTTPException as e:  # Starlette's verdict on a malformed multipart body
-            return error(400, f"malformed multipart body: {e.detail}", CLOSE)
-        except ClientDisconnect:
-            return error(400, "upload interrupted: the client went away", CLOSE)
+        except BodyTruncated as e:
+            return error(400, str(e), CLOSE)
+        except MultiPartException as e:  # Starlette's verdict on a malformed multipart body
+            return error(400, f"malformed multipart body: {e.message}", CLOSE)
         finally:
             gate.leave(client)
         try:  # the whole body is here: only now may it take a place in the pool
             upload = form.get(FIELD)
             if not isinstance(upload, UploadFile):
-                fields = ", ".join(repr(k) for k in form.keys()) or "none"
+                fields = ", ".join(repr(k if len(k) <= 40 else k[:39] + "…") for k in form.keys()) or "none"
                 return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
             if "strength" in form:
                 field_value = form.get("strength")

@@ -19,6 +19,14 @@ def add_parser(sub) -> None:
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to listen on; 0.0.0.0 for phones on the network (default: 127.0.0.1)")
     sv.add_argument("--port", type=port_number, default=8000, help="1-65535 (default: 8000)")
+    sv.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                    help="also answer requests for this host name or address (repeatable), e.g. the name a reverse "
+                         "proxy or a phone reaches the server by. Without it the server answers only localhost, "
+                         "loopback addresses and the --host it listens on (for 0.0.0.0: this machine's name and "
+                         "addresses), and refuses any other Host with 421, so that a web page on another site "
+                         "cannot use it through DNS rebinding. '*' turns that check off, for a server behind a "
+                         "reverse proxy that checks Host itself or reached by names you cannot list; then any web page "
+                         "visited by a browser that can reach the server can use it")
     sv.add_argument("--max-size", type=non_negative_int, default=1024,
                     help="longest side photos are translated at, in the page and on the server; 0 = full size "
                          "(default: 1024)")
@@ -43,10 +51,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..app.assets import find_static
+    from ..app.guard import check_allowed_hosts, guarded_h11, serve_hosts
     from ..app.server import check_address, create_app
     from ..models.zoo import resolve_model
 
     check_address(args.host, args.port)
+    hosts = serve_hosts(args.host, args.allowed_host)
+    check_allowed_hosts(hosts)  # a bad --allowed-host fails now, before the model is looked for and exported
     find_static()  # a missing web build is an error here, with the command that builds it
     model = resolve_model(args.model)
     print(f"preparing {model} (a model folder is exported to ONNX once, then reused)", flush=True)
@@ -54,14 +65,16 @@ def run(args: argparse.Namespace) -> int:
 
     ALLOCATOR.enable()  # this process only serves: a large job's big blocks go back to the system
     app = create_app(model, max_side=args.max_size, workers=args.workers, device=device, isolate_export=True,
-                     strength=args.strength,
+                     strength=args.strength, allowed_hosts=hosts,
                      max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {model} ({', '.join(app.state.served.directions)}) at http://{host}:{args.port}/", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("note: phones need HTTPS (e.g. a reverse proxy) to install the app, work offline and use the live camera",
               flush=True)
-    from ..app.guard import guarded_h11
+        if "*" not in hosts:
+            print(f"note: answering requests for localhost, loopback addresses and {', '.join(hosts)}; "
+                  "others get 421 (add a name with --allowed-host NAME)", flush=True)
 
     limits = app.state.limits  # per-address connection cap and header deadline, at the connection level
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", http=guarded_h11(limits),
