@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import DataError, ImageError, load_image, probe_image, scan_folder
+from ..data.images import DataError, ImageError, load_image, probe_image, scan_folder, to_image, to_tensor
 from ..data.paired import load_pair, scan_pairs
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
@@ -110,6 +110,9 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     if slot not in config["generators"]:
         raise ModelFolderError(f"{model}: has no {slot}, so it cannot translate {direction} "
                                f"(it holds {', '.join(config['generators'])}); try --direction {chosen.other.name}")
+    if config.get("model_type") == "colorization":
+        return evaluate_colorization(model, data, mode, dev, max_images, kid_subset, progress, use_cache, max_side,
+                                     strength, allow_small)
     src_dir, dst_dir = (data / f for f in chosen.folders("test"))
     if not src_dir.is_dir() and not dst_dir.is_dir() and (data / "test").is_dir():
         # the aligned pix2pix layout: test/ holds A|B side by side
@@ -165,6 +168,47 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     return result
 
 
+def evaluate_colorization(model: Path, data: Path, mode: str = "clean", device: str = "auto",
+                          max_images: int | None = None, kid_subset: int = 1000, progress: bool = True,
+                          use_cache: bool = True, max_side: int | None = None, strength: float = 1.0,
+                          allow_small: bool = False) -> dict:
+    """A colorization model (model_type "colorization") on one folder of colour photos, data/test (or
+    testA): each photo made grey (its lightness, no colour) is colourised, and scored against the
+    photo's real colours by PSNR, SSIM, L1 and, as a distribution, KID/FID; "do nothing" is the grey
+    photo itself, the floor a colorizer must beat. The result has evaluate()'s layout."""
+    from ..models.lab import grey
+
+    t_start = time.perf_counter()
+    folder = next((data / f for f in ("test", "testA") if (data / f).is_dir()), None)
+    if folder is None:
+        raise DataError(f"{data}: no test/ (or testA/) folder of colour photos to score the colorization on")
+    scan = scan_folder(folder)
+    check_sizes(folder, scan.sizes[:max_images], allow_small)
+    files, photos = load_decodable(scan.files[:max_images])
+    if len(photos) < 2:
+        raise DataError(f"{folder}: need at least 2 test photos (found {len(photos)})")
+    greys = [to_image(grey(to_tensor(p)[None])[0]) for p in photos]
+
+    t0 = time.perf_counter()
+    pipe = TranslationPipeline(load_generator(model, "G_A"), device=device, max_side=max_side, strength=strength)
+    fakes = list(pipe.translate_many(greys))
+    t_translate = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    f_real = cached_features(files, photos, mode, device, progress, f"features {folder.name}", use_cache)
+    f_grey = inception_features(greys, mode=mode, device=device, progress=progress, desc="features grey")
+    f_fake = inception_features(fakes, mode=mode, device=device, progress=progress, desc="features colourised")
+    t_features = time.perf_counter() - t0
+    return {"model": str(model), "data": str(data), "model_type": "colorization", "direction": "AtoB",
+            "generator": "G_A", "convention": mode, "n_source": len(photos), "n_target": len(photos),
+            "max_side": max_side, "strength": strength,
+            "translated": {**quality(f_fake, f_real, kid_subset), **paired_scores(fakes, photos)},
+            "do_nothing": {**quality(f_grey, f_real, kid_subset), **paired_scores(greys, photos)},
+            "change": photo_change(greys, fakes),
+            "seconds": {"translate": round(t_translate, 2), "features": round(t_features, 2),
+                        "total": round(time.perf_counter() - t_start, 2)}}
+
+
 def photo_change(inputs: list[Image.Image], outputs: list[Image.Image], visible: int = 10) -> dict:
     """How much the translation changes the photo, on the 0..255 scale: the mean absolute change
     and the fraction of pixel values moved by more than ``visible`` levels. KID can improve while
@@ -189,6 +233,8 @@ def format_result(r: dict) -> str:
              f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, {r['convention']} convention"
              + (f", strength {r['strength']:g}" if r.get("strength", 1.0) != 1.0 else ""),
              f"{'':14} {'KID x1000':>16} {'FID':>8}" + (f" {'PSNR':>7} {'SSIM':>6} {'L1':>7}" if paired else "")]
+    if r.get("model_type") == "colorization":
+        lines.insert(1, "colorization: the inputs are the test photos made grey; do nothing = the grey photo")
     for name in ("translated", "do_nothing"):
         q = r[name]
         lines.append(f"{name.replace('_', ' '):14} {q['kid_x1000']:>9.2f} ± {q['kid_x1000_std']:<5.2f} {q['fid']:>8.2f}"

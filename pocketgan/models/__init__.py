@@ -2,7 +2,7 @@
 import torch.nn as nn
 
 from ..errors import OptionError
-from . import cut_resnet, discriminators, mobile, resnet, unet  # noqa: F401  (registers the architectures)
+from . import cut_resnet, discriminators, lab, mobile, resnet, unet  # noqa: F401  (registers the architectures)
 from .registry import create_discriminator, create_generator, list_discriminators, list_generators
 
 __all__ = ["create_generator", "create_discriminator", "list_generators", "list_discriminators", "feature_points"]

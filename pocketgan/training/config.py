@@ -164,7 +164,14 @@ class TrainConfig:
             raise ConfigError(f"options: {type(self.options).__name__} is not {options_cls.__name__}, the options of "
                               f"objective {self.model}")
         check_fields(dataclasses.asdict(self.options), options_cls)
-        if require_data and self.data is None and (self.a is None or self.b is None):
+        if OBJECTIVES[self.model].single_folder:  # one folder of images (colorization)
+            if self.b is not None:
+                raise ConfigError(f"--b: {self.model} trains on one folder of images: give --data ROOT (with train/) "
+                                  "or --a DIR alone")
+            if require_data and self.data is None and self.a is None:
+                raise ConfigError(f"give --data ROOT (with train/, test/ optional) or --a DIR: {self.model} trains on "
+                                  "one folder of images")
+        elif require_data and self.data is None and (self.a is None or self.b is None):
             raise ConfigError("give --data ROOT (with trainA/ and trainB/) or both --a DIR and --b DIR")
         if self.data is not None and (self.a is not None or self.b is not None):
             raise ConfigError("give either --data or --a/--b, not both")

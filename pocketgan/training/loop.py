@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..data.images import ImageError
 from ..data.paired import PairedImages, has_pairs, load_pair, scan_matched, scan_pairs
+from ..data.single import SingleFolderImages
 from ..data.transforms import Preprocess
 from ..data.unpaired import DistributedEpochSampler, EpochSampler, UnpairedImages
 from ..devices import resolve_device
@@ -57,6 +58,20 @@ def data_folders(cfg: TrainConfig) -> tuple[Path, Path, Path, Path]:
         test_a, test_b = root / "testA", root / "testB"
         return a, b, (test_a if test_a.is_dir() else a), (test_b if test_b.is_dir() else b)
     return Path(cfg.a), Path(cfg.b), Path(cfg.a), Path(cfg.b)
+
+
+def single_folder(cfg: TrainConfig) -> tuple[Path, Path]:
+    """(training folder, sample folder) of one-folder objectives: ROOT/train and ROOT/test (ROOT/train
+    if there is no test/), or --a for both."""
+    if cfg.data is None:
+        return Path(cfg.a), Path(cfg.a)
+    root = Path(cfg.data)
+    if not root.is_dir():
+        raise TrainingError(f"{root}: dataset root does not exist" if not root.exists() else f"{root}: not a folder")
+    if not (root / "train").is_dir():
+        raise TrainingError(f"{root}: no train/ folder ({cfg.model} trains on ROOT/train/, one folder of images; "
+                            "or give the folder itself as --a DIR)")
+    return root / "train", (root / "test" if (root / "test").is_dir() else root / "train")
 
 
 def paired_data(cfg: TrainConfig, preprocess: Preprocess) -> tuple[PairedImages, PairedImages]:
@@ -115,10 +130,14 @@ class Trainer:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
 
-        # data: two unpaired folders, or aligned pairs for objectives that need them (pix2pix)
+        # data: two unpaired folders, aligned pairs (pix2pix) or one folder (colorization), as the objective needs
         self.preprocess = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
         if self.spec.paired:
             self.data, self.sample_pairs = paired_data(cfg, self.preprocess)
+        elif self.spec.single_folder:  # one folder (colorization): samples and evaluation show it as A and B
+            train_dir, self.sample_a_dir = single_folder(cfg)
+            self.sample_b_dir, self.sample_pairs = self.sample_a_dir, None
+            self.data = SingleFolderImages(train_dir, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
         else:
             dir_a, dir_b, self.sample_a_dir, self.sample_b_dir = data_folders(cfg)
             self.data = UnpairedImages(dir_a, dir_b, self.preprocess, seed=cfg.seed, max_pixels=cfg.max_pixels)
@@ -266,7 +285,7 @@ class Trainer:
             self._saved_step = p.step
             self._save_model(self.run_dir, {"steps": p.step, "epochs_completed": p.epoch,
                                             "iter_in_epoch": p.iter_in_epoch, "train_seconds": round(p.train_seconds, 1),
-                                            "data": self.cfg.data or [self.cfg.a, self.cfg.b]})
+                                            "data": self.cfg.data or [d for d in (self.cfg.a, self.cfg.b) if d]})
         distributed.barrier(self.dist)
         self.callbacks.emit("on_checkpoint", self)
 

@@ -35,6 +35,8 @@ class ObjectiveSpec:
     discriminator_losses: tuple[tuple[str, ...], ...] = ()  # each discriminator's loss terms ("D wins outright" checks)
     one_direction: bool = False         # learns cfg.direction only (else both: G_A and G_B)
     paired: bool = False                # trains on aligned pairs (else two unpaired folders)
+    single_folder: bool = False         # trains on one folder of images (--data ROOT with train/, or --a DIR):
+                                        # batches {"A": ...} only, e.g. colorization (a photo is its own target)
     option_group: str | None = None     # the title of its options' group (`train --objective NAME --help`)
     requires: Mapping[str, str] = field(default_factory=dict)  # its options it cannot run without -> why
     demo: bool = True                   # `pocketgan demo` offers it (it learns the toy scenes in the demo's budget)
@@ -119,6 +121,32 @@ register(ObjectiveSpec(
     # the paper's settings: U-Net G with dropout, batch norm, vanilla GAN, no image pool
     defaults={"netG": "unet_256", "norm": "batch", "use_dropout": True, "gan_mode": "vanilla", "pool_size": 0},
 ))
+
+
+def _colorization() -> type:
+    from .colorization import Colorization
+    return Colorization
+
+
+register(ObjectiveSpec(
+    name="colorization", summary="grey -> colour (the reference's colorization): pix2pix on Lab, G predicts ab from L",
+    load=_colorization,
+    loss_names=("G_GAN", "G_L1", "D_real", "D_fake"),
+    progress_losses=("G_GAN", "G_L1", "D_real", "D_fake"),
+    health_losses=("G_L1",),
+    loss_groups=(("L1 to the true colour (x lambda)", ("G_L1",)), ("adversarial (generator)", ("G_GAN",)),
+                 ("discriminator", ("D_real", "D_fake"))),
+    visual_names=("input", "output", "target"),
+    discriminators={"D": 3}, discriminator_losses=(("D_real", "D_fake"),),  # D sees (L, ab)
+    one_direction=True, single_folder=True, option_group="colorization",
+    # the demo scores summer -> winter against the true translation, not grey -> colour
+    demo=False,
+    # the reference's colorization = its pix2pix settings (U-Net G with dropout, batch norm, vanilla GAN, no
+    # image pool) with 1 input and 2 output channels: colorize_unet_256 wraps that U-Net (models/lab.py)
+    defaults={"netG": "colorize_unet_256", "norm": "batch", "use_dropout": True, "gan_mode": "vanilla",
+              "pool_size": 0},
+))
+
 
 def _cut() -> type:
     from .cut import CUT

@@ -102,6 +102,15 @@ class RunFolder:
                     continue
 
 
+def default_run_name(cfg: TrainConfig) -> str:
+    """The dataset folder's name; A2B for two folders; the one folder's name (single-folder objectives)."""
+    if cfg.data:
+        return Path(cfg.data).resolve().name
+    if cfg.b is None:
+        return Path(cfg.a).resolve().name
+    return f"{Path(cfg.a).resolve().name}2{Path(cfg.b).resolve().name}"
+
+
 def claim_run_dir(cfg: TrainConfig, base: str | None = None) -> tuple[Path, RunLock]:
     """The folder of a new run, created and locked (run_lock.py): runs/NAME for ``--name``;
     otherwise runs/<base or dataset name>, with _2, _3... if taken. The emptiness check happens
@@ -114,7 +123,7 @@ def claim_run_dir(cfg: TrainConfig, base: str | None = None) -> tuple[Path, RunL
             lock.release()
             raise TrainingError(f"{run}: run folder already exists; continue it with --resume {run} or pick another --name")
         return run, lock
-    base = base or (Path(cfg.data).resolve().name if cfg.data else f"{Path(cfg.a).resolve().name}2{Path(cfg.b).resolve().name}")
+    base = base or default_run_name(cfg)
     for k in itertools.count(1):
         run = runs / (base if k == 1 else f"{base}_{k}")
         if run.exists() and (not run.is_dir() or not is_empty(run)):
