@@ -7,7 +7,8 @@ server-side ``POST /api/translate`` for clients that cannot run the model.
 Modules: ``model`` (what is served: ONNX exports of a model folder, cached), ``assets`` (the
 built front end in ``static/``), ``uploads`` (checks and decodes uploaded photos: allowed formats
 by their bytes, a decoding budget), ``pool`` (the bounded worker pool and the memory budget its
-workers share), ``guard`` (per-client caps and deadlines for uploads and connections), ``server``
+workers share), ``guard`` (per-client caps and deadlines for uploads and connections, uploads cut
+short, and the Host check that keeps DNS rebinding out), ``server``
 (the FastAPI app factory ``create_app``). Importing this package
 does not import FastAPI, so the CLI can say what to install when it is missing.
 """

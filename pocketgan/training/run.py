@@ -8,6 +8,8 @@ Everything a run produces lives in runs/NAME/ (:class:`RunFolder` names each fil
     checkpoints/last.safetensors   full training state (atomic), for --resume
     config.json, G_*.safetensors   the latest generators as a model folder
     eval.jsonl, best/   with --eval-every: FID/KID per evaluation, and the best generators by KID
+    tensorboard/, mlflow_run.json   with --logger (tracking.py)
+    .train.lock         the lock of the process training there (run_lock.py; empty of meaning once it ends)
 
 Under torchrun (WORLD_SIZE > 1) each process trains a DDP replica on its slice of every epoch and
 rank 0 alone writes the run folder (see distributed.py).
