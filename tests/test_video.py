@@ -105,7 +105,7 @@ def test_audio_is_copied_and_images_and_videos_mix(model, tmp_path, capsys):
     Image.fromarray(frames(1)[0]).save(tmp_path / "photo.png")
     assert main(["translate", str(src), str(tmp_path / "photo.png"), "--model", str(model), "--out",
                  str(tmp_path / "out"), "--no-progress", "--device", "cpu"]) == 0
-    assert "wrote 1 images and 1 video" in capsys.readouterr().out
+    assert "wrote 1 image and 1 video" in capsys.readouterr().out
     before, after = probe(src), probe(tmp_path / "out" / "holiday.mp4")
     assert before["audio"] and after["audio"] == before["audio"]  # same codec, rate and packets
     assert after["frames"] == 12

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.video import is_video
 
     n_videos = sum(1 for p in written if is_video(p))
-    what = f"{len(written) - n_videos} images"
+    n_images = len(written) - n_videos
+    what = f"{n_images} image{'s' if n_images != 1 else ''}"
     if n_videos:
         videos = f"{n_videos} video{'s' if n_videos != 1 else ''}"
         what = f"{what} and {videos}" if len(written) > n_videos else videos
