@@ -68,7 +68,7 @@ def test_bad_inputs_are_skipped_and_counted(model, tmp_path, capsys):
     assert rc == 1  # some inputs failed
     assert "cut.jpg" in captured.err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.png"]
-    assert "1 images" in captured.out and "skipped" in captured.out  # empty.png rejected before, cut.jpg while decoding
+    assert "wrote 1 image to" in captured.out and "skipped" in captured.out  # empty.png rejected before, cut.jpg while decoding
     assert good.exists()
 
 
