@@ -162,7 +162,7 @@ def canvas_rgb(page, selector: str, box: tuple[int, int, int, int] | None = None
 def working_rgb(page) -> tuple[np.ndarray, np.ndarray]:
     """The network's input and output at the working size (the page keeps them for tests)."""
     w, h, before, after = page.evaluate(f"""() => {{
-        const r = window.pocketganWorking, enc = {RGBA_BASE64};
+        const r = window.pocketgan.working, enc = {RGBA_BASE64};
         return [r.width, r.height, enc(r.before), enc(r.after)];
     }}""")
     return tuple(np.frombuffer(base64.b64decode(d), np.uint8).reshape(h, w, 4)[..., :3] for d in (before, after))

@@ -66,7 +66,8 @@ class Lane {
   load(direction) {
     if (!this.loads.has(direction)) {
       const url = this.engine.urls.get(direction);
-      const promise = this.call("load", { direction, url, modelCache: this.engine.modelCache, threads: this.engine.threads });
+      const { modelCache, threads, backend } = this.engine;
+      const promise = this.call("load", { direction, url, modelCache, threads, backend });
       promise.catch(() => this.loads.delete(direction));
       this.loads.set(direction, promise);
     }
@@ -78,13 +79,28 @@ export class Engine {
   constructor(modelCache, { threads = 0, liveWorkers = 0 } = {}) {
     this.modelCache = modelCache;
     this.threads = threads; // WebAssembly threads per worker; 0 = the runtime's choice
+    this.backend = "wasm"; // "webgpu" or "wasm": set by the engine choice (choose.js) before any load
+    this.measuring = null; // the Lane timing the engines, while it does
     this.urls = new Map(); // direction -> model URL
     this.lanes = [new Lane(this)];
     this.liveLanes = liveWorkers >= 1 && liveWorkers <= 4 ? liveWorkers : 1;
     this.readyLanes = new Map(); // direction -> Set<Lane> whose model is loaded
   }
 
-  /** Load the model of `direction` in the photo worker; resolves to { backend, threads }. */
+  /** Time the engines on the model at `url` (measure.js) in a worker of its own, ended afterwards:
+   *  an abandoned slow run stops with it, and the runtime that lost takes its memory along. */
+  async measure(url, webgpu) {
+    const lane = new Lane(this);
+    this.measuring = lane;
+    try {
+      return await lane.call("measure", { url, modelCache: this.modelCache, threads: this.threads, webgpu });
+    } finally {
+      lane.failAll(new Cancelled());
+      if (this.measuring === lane) this.measuring = null;
+    }
+  }
+
+  /** Load the model of `direction` in the photo worker; resolves to { backend, threads, fallbackReason }. */
   load(direction, url = this.urls.get(direction)) {
     this.urls.set(direction, url);
     return this.lanes[0].load(direction);
@@ -150,6 +166,7 @@ export class Engine {
   cancel() {
     const cancelled = new Cancelled();
     this.lanes.forEach((lane) => lane.failAll(cancelled));
+    this.measuring?.failAll(cancelled);
     this.readyLanes.clear();
   }
 }

@@ -1,9 +1,10 @@
 // Loads onnxruntime-web from this server (never a CDN) and runs the exported generator. Runs inside
 // the inference worker (worker.js), never on the page's main thread.
 //
-// WebGPU is tried when the browser exposes it and gives an adapter; otherwise, or if the WebGPU
-// session cannot be created, the WebAssembly build runs it (multi-threaded when the page is
-// cross-origin isolated, which `pocketgan serve` arranges with COOP/COEP headers).
+// Which engine runs the model is the page's choice (choose.js: measured once per model and device,
+// or forced with ?engine=): "webgpu" runs it on the graphics chip, falling back to WebAssembly if
+// the WebGPU session cannot be created; "wasm" runs the WebAssembly build (multi-threaded when the
+// page is cross-origin isolated, which `pocketgan serve` arranges with COOP/COEP headers).
 //
 // The WebAssembly binary (14 MB, the biggest file of the app) is fetched once: from the Cache
 // Storage when an earlier visit put it there, else from the network, and then put there, where
@@ -55,15 +56,6 @@ async function loadOrt(kind, threads) {
   return loaded.get(kind);
 }
 
-async function hasWebGpu() {
-  if (!navigator.gpu) return false;
-  try {
-    return Boolean(await navigator.gpu.requestAdapter());
-  } catch {
-    return false;
-  }
-}
-
 /** A loaded model: `run(rgb, width, height)` -> { rgb, ms } with uint8 RGB (NHWC) in and out. */
 export class Translator {
   constructor(ort, session, backend, threads) {
@@ -90,25 +82,39 @@ export class Translator {
   }
 }
 
-/** Create a session for the model at `url`, WebGPU first where it works, else WebAssembly with
- *  `threads` (0: chosen by wasmThreads). The model's bytes go through the Cache Storage
- *  `modelCache` (the service worker's model cache). */
-export async function loadTranslator(url, modelCache, threads = 0) {
+/** A session for `bytes` (an ONNX model) on one engine, "webgpu" or "wasm"; throws if it cannot be
+ *  created. WebGPU sessions may still hand single operators to WebAssembly (the "wasm" provider
+ *  after "webgpu"), which onnxruntime-web does only for operators WebGPU lacks. */
+export async function createTranslator(bytes, backend, threads = 0) {
+  if (backend === "webgpu") {
+    if (!self.navigator?.gpu) throw new Error("this browser has no WebGPU");
+    const ort = await loadOrt("webgpu", threads);
+    const session = await ort.InferenceSession.create(bytes.slice(), { executionProviders: ["webgpu", "wasm"] });
+    return new Translator(ort, session, "WebGPU", 0);
+  }
+  const ort = await loadOrt("wasm", threads);
+  const session = await ort.InferenceSession.create(bytes.slice(), { executionProviders: ["wasm"] });
+  return new Translator(ort, session, "WebAssembly", ort.env.wasm.numThreads);
+}
+
+/** Create a session for the model at `url` on `backend` ("webgpu" or "wasm", the page's choice);
+ *  WebGPU falls back to WebAssembly when its session cannot be created (the error is kept in
+ *  `fallbackReason` for the details panel). `threads`: 0 = chosen by wasmThreads. The model's
+ *  bytes go through the Cache Storage `modelCache` (the service worker's model cache). */
+export async function loadTranslator(url, modelCache, threads = 0, backend = "wasm") {
   const bytes = new Uint8Array(await cachedBytes(url, modelCache));
   const errors = [];
-  if (await hasWebGpu()) {
+  if (backend === "webgpu") {
     try {
-      const ort = await loadOrt("webgpu", threads);
-      const session = await ort.InferenceSession.create(bytes.slice(), { executionProviders: ["webgpu", "wasm"] });
-      return new Translator(ort, session, "WebGPU", 0);
+      return await createTranslator(bytes, "webgpu", threads);
     } catch (e) {
       errors.push(`WebGPU: ${e.message || e}`);
     }
   }
   try {
-    const ort = await loadOrt("wasm", threads);
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-    return new Translator(ort, session, "WebAssembly", ort.env.wasm.numThreads);
+    const t = await createTranslator(bytes, "wasm", threads);
+    t.fallbackReason = errors[0] || "";
+    return t;
   } catch (e) {
     errors.push(`WebAssembly: ${e.message || e}`);
     throw new Error(errors.join("; "));

@@ -2,7 +2,10 @@
 // photo takes seconds on a phone) and can be cancelled by ending this worker.
 //
 // Messages in (each with an `id`, answered by { id, ok, ... } or { id, ok: false, error }):
-//   load  { direction, url, modelCache, threads } -> { backend, threads }
+//   load  { direction, url, modelCache, threads, backend } -> { backend, threads, fallbackReason }
+//         backend: "webgpu" or "wasm", the page's engine choice (choose.js)
+//   measure { url, modelCache, threads, webgpu } -> the engines' times (measure.js); sent to a
+//         worker of its own, which the page ends afterwards
 //   run   { direction, rgba, width, height }      -> { rgba, ms }   photo: RGBA in, translated RGBA out
 //   frame { direction, bitmap, width, height, strength } -> { bitmap, ms }  one live frame in and out
 //   fullres { bitmap, before, after, width, height, residual, strength } -> { rgba, width, height }
@@ -12,15 +15,16 @@
 // Pixel buffers and bitmaps are transferred, never copied.
 
 import { blendRgba, composeFull, paddedRgbToRgba, rgbaToPaddedRgb } from "./imaging.js";
+import { measureEngines } from "./measure.js";
 import { loadTranslator } from "./runtime.js";
 
 const translators = new Map(); // direction -> Promise<Translator>
 const live = { scratch: null, scratchCtx: null, out: null, outCtx: null, after: null, shown: null }; // reused every frame
 
-function translatorFor(direction, url, modelCache, threads) {
+function translatorFor(direction, url, modelCache, threads, backend) {
   if (!translators.has(direction)) {
     if (!url) throw new Error(`the ${direction} model is not loaded`);
-    const promise = loadTranslator(url, modelCache, threads);
+    const promise = loadTranslator(url, modelCache, threads, backend);
     promise.catch(() => translators.delete(direction)); // allow a retry later
     translators.set(direction, promise);
   }
@@ -86,10 +90,11 @@ function compose({ strength }) {
 }
 
 const handlers = {
-  async load({ direction, url, modelCache, threads }) {
-    const t = await translatorFor(direction, url, modelCache, threads);
-    return { backend: t.backend, threads: t.threads };
+  async load({ direction, url, modelCache, threads, backend }) {
+    const t = await translatorFor(direction, url, modelCache, threads, backend);
+    return { backend: t.backend, threads: t.threads, fallbackReason: t.fallbackReason || "" };
   },
+  measure: measureEngines,
   async run({ direction, rgba, width, height }) {
     const out = await translateRgba(direction, new Uint8ClampedArray(rgba), width, height);
     return { result: { rgba: out.rgba.buffer, ms: out.ms }, transfer: [out.rgba.buffer] };
