@@ -9,6 +9,7 @@ import io
 import json
 import os
 import random
+import shutil
 import socket
 import tarfile
 import zipfile
@@ -104,12 +105,28 @@ def test_full_disk_in_translate_says_how_many_were_written_and_leaves_no_partial
         if len(calls) > 1:
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
+    from pocketgan.inference.engines import open_pipeline
+
+    open_pipeline(str(tiny_model))  # the ONNX export translate runs, cached before the disk fills up
     monkeypatch.setattr(fileio.os, "fsync", fsync)
     assert main(["translate", str(src), "--model", str(tiny_model), "--out", str(out), "--no-progress",
                  "--device", "cpu"]) == 2
     line = one_line_error(capsys, "No space left on device", f"1 of 10 images were written to {out}", "free some space")
     assert "p1.png" in line
     assert sorted(p.name for p in out.iterdir()) == ["p0.png"]  # the complete one; no .tmp, no partial file
+
+
+def test_a_full_disk_while_the_onnx_export_is_written_is_one_line(tmp_path, capsys, monkeypatch, tiny_model):
+    import pocketgan.fileio as fileio
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    model = tmp_path / "model"  # a copy, never exported yet (other tests cache the shared one's export)
+    shutil.copytree(tiny_model, model, ignore=shutil.ignore_patterns("export"))
+    monkeypatch.setattr(fileio.os, "fsync", fsync)
+    src = images(tmp_path / "in", 2)
+    assert main(["translate", str(src), "--model", str(model), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    one_line_error(capsys, "could not write the ONNX export", "No space left on device", "--engine torch")
 
 
 def test_unwritable_output_folder_is_one_line_before_translating(tmp_path, capsys, monkeypatch, tiny_model):

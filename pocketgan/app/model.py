@@ -11,7 +11,6 @@ service worker may cache them forever: a changed model gets a new URL.
 """
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -21,11 +20,12 @@ from ..directions import DIRECTION_NAMES, DIRECTIONS, get_direction
 from ..errors import first_line
 from ..fileio import read_json
 from ..home import file_digest
+from ..inference.onnx_cache import EXPORT_SIZE, _writable_dir, cached_export  # noqa: F401  (EXPORT_SIZE: kept importable here)
+from ..inference.onnx_cache import reusable_export as _up_to_date  # noqa: F401  (the rule, shared with translate)
 from ..inference.runners import ModelFileError, OnnxRunner
 from ..models.pretrained import ModelFolderError, read_model_config
 from ..models.zoo import export_dir
 
-EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of 4
 # "summer2winter", "horse2zebra_v2", "winter2summer_yosemite": CycleGAN's naming of A -> B datasets and
 # models (words of 3+ letters: a run named "s2w" says nothing a person would read)
 _X2Y = re.compile(r"^([A-Za-z]{3,})2([A-Za-z]{3,})(?:[_\-.].*)?$")
@@ -151,34 +151,6 @@ class ServedModel:
             self._tmp = None
 
 
-def _writable_dir(folder: Path) -> bool:
-    """True if files can be created in ``folder`` (or in the nearest existing parent that would hold it)."""
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
-
-
-def _up_to_date(path: Path, model: Path, slot: str, direction: str, spec: dict) -> dict | None:
-    """The card of an existing export that can be reused, or None. Reusable means: a plain fp32 ONNX
-    export of this direction, of the same architecture, newer than the weights, and the file's hash
-    still matches its card (so a truncated or edited file is exported again)."""
-    card_path = path.with_name(path.name + ".json")
-    weights = model / f"{slot}.safetensors"
-    if not (path.is_file() and card_path.is_file() and weights.is_file()):
-        return None
-    try:
-        card = read_json(card_path)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(card, dict):
-        return None
-    fresh = (card.get("format") == "onnx" and card.get("quantize") == "fp32" and card.get("direction") == direction
-             and card.get("generator") == spec and path.stat().st_mtime >= weights.stat().st_mtime
-             and card.get("sha256") == file_digest(path))
-    return card if fresh else None
-
-
 def export_child_main() -> None:
     """The child side of an isolated export: JSON arguments on stdin, JSON result on stdout."""
     import json
@@ -233,10 +205,8 @@ def _export_folder(model: Path, cache_dir: Path | None, isolate: bool = False) -
         spec = config["generators"].get(d.slot)
         if spec is None:
             continue
-        path = cache_dir / f"{d.slot}_{EXPORT_SIZE}.onnx"
-        card = _up_to_date(path, model, d.slot, d.name, spec)
-        if card is None:
-            path, card = _export(isolate, model, "onnx", EXPORT_SIZE, None, d.name, path)
+        path, card = cached_export(model, d.name, spec, cache_dir,
+                                   exporter=lambda *args: _export(isolate, *args))
         directions[d.name] = ServedDirection(d.name, path, card["sha256"], card)
     if not directions:
         raise ModelFolderError(f"{model}: holds neither G_A nor G_B, nothing to serve")

@@ -41,28 +41,27 @@ def add_parser(sub) -> None:
                     help="videos: steady the translation from frame to frame where the picture is still, so it does "
                          "not flicker (default: on; --no-stabilize translates every frame on its own)")
     add_device(tr)
+    tr.add_argument("--engine", choices=("onnx", "torch"), default=None,
+                    help="onnx: the model's verified ONNX export in ONNX Runtime on the CPU (exported once and cached; "
+                         "the bundled models ship theirs), torch: PyTorch (default: onnx; torch with a --device "
+                         "other than auto or cpu, and for videos)")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     tr.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..devices import resolve_device
-    from ..models.zoo import DEFAULT_MODEL, resolve_model
+    from ..inference.engines import open_pipeline
+    from ..inference.onnx_cache import DEFAULT_MODEL
 
-    device = resolve_device(args.device)
-    model = resolve_model(args.model)
     if args.model is None:
         print(f"using the bundled model {DEFAULT_MODEL} ({args.direction}); `pocketgan models` lists others", flush=True)
-
-    from ..inference.pipeline import TranslationPipeline
     from ..inference.translate import translate_files
 
-    pipe = TranslationPipeline.from_pretrained(model, args.direction, device=str(device),
-                                               max_side=args.max_size, batch_size=args.batch_size,
-                                               strength=args.strength)
+    pipe = open_pipeline(args.model, args.direction, engine=args.engine, device=args.device, max_side=args.max_size,
+                         batch_size=args.batch_size, strength=args.strength)
     written, skipped, unwritten = translate_files(pipe, args.inputs, args.out, args.format,
                                                   progress=not args.no_progress, stabilize=args.stabilize)
-    from ..inference.video import is_video
+    from ..inference.videofiles import is_video
 
     n_videos = sum(1 for p in written if is_video(p))
     n_images = len(written) - n_videos

@@ -22,13 +22,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import PocketganError
 from ..fileio import atomic_write_bytes
+
+if TYPE_CHECKING:  # torch only for the tensor helpers, imported there: loading and saving images stay torch-free
+    import torch
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -525,6 +528,8 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB image -> float32 tensor (3, H, W) in [-1, 1], the range the generator's tanh produces."""
     if img.mode != "RGB":
         raise ValueError(f"to_tensor expects an RGB image, got mode {img.mode!r} (use load_image)")
+    import torch
+
     array = np.array(img, dtype=np.uint8)  # a writable copy, as torch.from_numpy wants
     t = torch.from_numpy(array).permute(2, 0, 1).to(torch.float32)
     return (t / 255.0 - 0.5) / 0.5
@@ -534,6 +539,8 @@ def to_image(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W) in [-1, 1] -> RGB image; values are clamped and rounded to nearest."""
     if t.ndim != 3 or t.shape[0] != 3:
         raise ValueError(f"to_image expects a (3, H, W) tensor, got shape {tuple(t.shape)}")
+    import torch
+
     t = torch.nan_to_num(t.detach().to("cpu", torch.float32), nan=0.0).clamp(-1.0, 1.0)
     array = ((t + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
     return Image.fromarray(array.numpy(), mode="RGB")

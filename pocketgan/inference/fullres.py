@@ -21,12 +21,13 @@ upscaling the result 37.0 dB, the change upsampled bilinearly 41.2 dB, guided 42
 
 Memory: the full-size work is done in bands of rows, so beyond the photo and the result (3 bytes
 per pixel each) it needs a few MB whatever the photo's size.
+
+No torch here: the same numpy code serves the PyTorch pipeline and the torch-free ONNX one
+(:mod:`pocketgan.inference.onnx_pipeline`), so both give the same pixels.
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 BAND_PIXELS = 1 << 20  # pixels per band of rows of the full-size work (~12 MB of float32 per plane set)
@@ -34,14 +35,21 @@ GUIDE_RADIUS = 4       # guided filter window radius, in working-size pixels
 GUIDE_EPS = 1e-3       # guided filter regulariser (brightness in [-1, 1])
 
 
-def _axis_weights(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def as_array(t) -> np.ndarray:
+    """A float32 numpy array of ``t`` (a numpy array or a torch tensor, on any device)."""
+    if hasattr(t, "detach"):
+        t = t.detach().to("cpu").float().numpy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bilinear sampling along one axis, half-pixel centres (``align_corners=False``, as
     ``F.interpolate`` and Pillow place pixels): for each output index the two input indices and the
     weight of the second."""
-    pos = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(0, n_in - 1)
-    i0 = pos.floor().long()
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    return i0, i1, (pos - i0).to(torch.float32)
+    pos = np.clip((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (pos - i0).astype(np.float32)
 
 
 class BilinearUpsampler:
@@ -53,7 +61,7 @@ class BilinearUpsampler:
         self.rows = _axis_weights(h, H)
         self.cols = _axis_weights(w, W)
 
-    def band(self, maps: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
+    def band(self, maps: np.ndarray, top: int, bottom: int) -> np.ndarray:
         r0, r1, rw = (t[top:bottom] for t in self.rows)
         c0, c1, cw = self.cols
         rw = rw[None, :, None]
@@ -61,25 +69,36 @@ class BilinearUpsampler:
         return rows[:, :, c0] * (1 - cw) + rows[:, :, c1] * cw       # (C, band, W)
 
 
-def _brightness(x: torch.Tensor) -> torch.Tensor:
+def _brightness(x: np.ndarray) -> np.ndarray:
     """(3, H, W) -> (1, H, W): the mean of the channels (the guide)."""
-    return x.mean(0, keepdim=True)
+    return x.mean(0, keepdims=True, dtype=np.float32)
 
 
-def _box(t: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window (fewer pixels at the borders)."""
-    return F.avg_pool2d(t[None], 2 * r + 1, stride=1, padding=r, count_include_pad=False)[0]
+def _box(t: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)² window (fewer pixels at the borders), from summed-area tables in float64."""
+    if r == 0:
+        return t.astype(np.float32)
+    c, h, w = t.shape
+    table = np.zeros((c, h + 1, w + 1), np.float64)
+    table[:, 1:, 1:] = t.cumsum(1, dtype=np.float64).cumsum(2)
+    top, bottom = np.clip(np.arange(h) - r, 0, h), np.clip(np.arange(h) + r + 1, 0, h)
+    left, right = np.clip(np.arange(w) - r, 0, w), np.clip(np.arange(w) + r + 1, 0, w)
+    sums = (table[:, bottom][:, :, right] - table[:, top][:, :, right]
+            - table[:, bottom][:, :, left] + table[:, top][:, :, left])
+    counts = (bottom - top)[:, None] * (right - left)[None, :]
+    return (sums / counts).astype(np.float32)
 
 
-def guided_coefficients(guide: torch.Tensor, change: torch.Tensor, radius: int = GUIDE_RADIUS,
-                        eps: float = GUIDE_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+def guided_coefficients(guide, change, radius: int = GUIDE_RADIUS,
+                        eps: float = GUIDE_EPS) -> tuple[np.ndarray, np.ndarray]:
     """The guided filter's smoothed coefficients (A, B), each (C, h, w), so that ``A * I + B`` is the
     change filtered with the guide ``I`` (``guide``: (1, h, w))."""
+    guide, change = as_array(guide), as_array(change)
     r = max(0, min(radius, (min(guide.shape[-2:]) - 1) // 2))
     mean_i, mean_p = _box(guide, r), _box(change, r)
     cov = _box(guide * change, r) - mean_i * mean_p
     var = _box(guide * guide, r) - mean_i * mean_i
-    a = cov / (var + eps)
+    a = cov / (var + np.float32(eps))
     b = mean_p - a * mean_i
     return _box(a, r), _box(b, r)
 
@@ -88,31 +107,32 @@ def to_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def apply_change(photo: Image.Image, small: torch.Tensor, change: torch.Tensor, strength: float = 1.0,
+def apply_change(photo: Image.Image | np.ndarray, small, change, strength: float = 1.0,
                  edge_aware: bool = True) -> Image.Image:
     """The full-size result of adding ``strength * change`` to ``photo``.
 
     ``small``: the network's input (3, h, w) in [-1, 1] (the photo at the working size); ``change``:
-    its predicted change (3, h, w) in [-1, 1] units; ``photo``: the RGB photo at the size wanted."""
-    src = to_array(photo)
+    its predicted change (3, h, w) in [-1, 1] units (numpy arrays or torch tensors); ``photo``: the
+    RGB photo at the size wanted (a PIL image or a uint8 (H, W, 3) array)."""
+    src = photo if isinstance(photo, np.ndarray) else to_array(photo)
     H, W = src.shape[:2]
+    change = as_array(change)
     h, w = change.shape[-2:]
-    change = change.detach().to("cpu", torch.float32)
     if edge_aware:
-        a, b = guided_coefficients(_brightness(small.detach().to("cpu", torch.float32)), change)
-        maps = torch.cat([a, b]) * (127.5 * strength)   # in 0..255 units of the guide in [-1, 1]
+        a, b = guided_coefficients(_brightness(as_array(small)), change)
+        maps = np.concatenate([a, b]) * np.float32(127.5 * strength)   # in 0..255 units of the guide in [-1, 1]
     else:
-        maps = change * (127.5 * strength)              # in 0..255 units
+        maps = change * np.float32(127.5 * strength)                   # in 0..255 units
     up = BilinearUpsampler((h, w), (H, W))
     out = np.empty_like(src)
     rows = max(1, BAND_PIXELS // W)
     for top in range(0, H, rows):
         bottom = min(H, top + rows)
         band = up.band(maps, top, bottom)
-        x = torch.from_numpy(src[top:bottom].copy()).permute(2, 0, 1).to(torch.float32)
+        x = src[top:bottom].transpose(2, 0, 1).astype(np.float32)
         if edge_aware:
-            guide = _brightness(x) / 127.5 - 1.0
+            guide = _brightness(x) / np.float32(127.5) - np.float32(1.0)
             band = band[:3] * guide + band[3:]
-        y = (x + band).round_().clamp_(0, 255).to(torch.uint8)
-        out[top:bottom] = y.permute(1, 2, 0).numpy()
+        y = np.clip(np.rint(x + band), 0, 255).astype(np.uint8)
+        out[top:bottom] = y.transpose(1, 2, 0)
     return Image.fromarray(out, mode="RGB")

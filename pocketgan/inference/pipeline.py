@@ -38,7 +38,7 @@ from ..models.mobile import MobileResnetGenerator
 from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
 from .fullres import apply_change
-from .runners import ExportedGenerator
+from .exported import ExportedGenerator
 from .strength import check_strength
 
 

@@ -2,8 +2,9 @@
 
 Both runners take a uint8 (1, H, W, 3) RGB image and return the same (the graph written by
 ``pocketgan export`` does its own pre/post-processing, see ``export/prepare.ImageIO``).
-:class:`ExportedGenerator` wraps a runner as a float [-1, 1] NCHW module so TranslationPipeline
-can translate with an exported file exactly as with a PyTorch generator. `pocketgan export`
+:class:`~pocketgan.inference.exported.ExportedGenerator` wraps a runner as a float [-1, 1] NCHW
+module so TranslationPipeline can translate with an exported file exactly as with a PyTorch
+generator. No torch here: :mod:`pocketgan.inference.onnx_pipeline` runs the runners without it. `pocketgan export`
 checks each file it writes with these same runners, so what was verified is what later runs.
 
 Strength: an exported graph is the plain forward pass (strength 1), and a residual model's predicted
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from ..errors import MissingDependency, PocketganError, first_line
 
@@ -171,17 +171,10 @@ def load_runner(path: str | Path):
     raise ModelFileError(f"{path}: unknown model file type (expected .onnx or .tflite)")
 
 
-class ExportedGenerator(torch.nn.Module):
-    """Lets TranslationPipeline run an exported file: float [-1,1] NCHW in/out around the uint8 runner
-    (uint8 -> [-1,1] -> uint8 is exact, so this adds no error)."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        self.runner = load_runner(path)
-        self.size_multiple = 4
-        self.fixed_size = self.runner.input_size  # (h, w) for fixed-size files (LiteRT), else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        image = torch.round((x.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        outs = [self.runner(np.ascontiguousarray(image[i:i + 1])) for i in range(len(image))]
-        return torch.from_numpy(np.concatenate(outs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+def __getattr__(name: str):
+    """``ExportedGenerator`` (a torch module) lives in :mod:`.exported`, so importing the runners
+    needs no torch; the old import path keeps working."""
+    if name == "ExportedGenerator":
+        from .exported import ExportedGenerator
+        return ExportedGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

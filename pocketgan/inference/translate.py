@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -25,8 +26,11 @@ from ..data.images import (IMAGE_EXTENSIONS, DataError, ImageError, _list_folder
                            load_image, resolved, save_image)
 from ..errors import OptionError, PocketganError
 from ..fileio import name_max
-from .pipeline import TranslationPipeline
-from .video import VideoError, is_video
+from .videofiles import VideoError, is_video
+
+if TYPE_CHECKING:  # torch: imported only when the torch engine translates (see engines.py)
+    from .onnx_pipeline import OnnxTranslationPipeline
+    from .pipeline import TranslationPipeline
 
 NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -148,13 +152,14 @@ def split_inputs(inputs: list[str | os.PathLike[str]]) -> tuple[list[str], list[
     return images, unique
 
 
-def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str | Path, fmt: str = "png",
+def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs: list[str], out_dir: str | Path, fmt: str = "png",
                     progress: bool = True, stabilize: bool = True) -> tuple[list[Path], list[str], list[str]]:
     """Returns (written files, skipped inputs, skipped outputs), the skips as the lines printed for
     them. Unreadable inputs, and outputs whose name the file system refuses, are reported and
     skipped; a full or read-only output folder raises :class:`OutputError`. Videos are written as
     videos of their own kind (``stabilize``: temporal stabilisation, see
-    :mod:`pocketgan.inference.video`); ``fmt`` is the images' format."""
+    :mod:`pocketgan.inference.video`; by ``pipe``'s ``torch_fallback`` pipeline when it has one, as the
+    ONNX pipeline does); ``fmt`` is the images' format."""
     image_inputs, videos = split_inputs(list(inputs))
     files = collect_inputs(image_inputs) if image_inputs else []
     out_dir = Path(out_dir)
@@ -198,10 +203,13 @@ def translate_files(pipe: TranslationPipeline, inputs: list[str], out_dir: str |
                 else:
                     written.append(dst)
                 bar.update(1)
+    video_pipe = pipe
+    if videos and getattr(pipe, "torch_fallback", None) is not None:
+        video_pipe = pipe.torch_fallback()
     for src, dst in zip(videos, video_targets):
         from .video import translate_video
         try:
-            result = translate_video(pipe, src, dst, stabilize=stabilize, progress=progress)
+            result = translate_video(video_pipe, src, dst, stabilize=stabilize, progress=progress)
         except VideoError as e:
             errors.append(str(e))
             print(f"skipped {e}", file=sys.stderr, flush=True)

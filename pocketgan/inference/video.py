@@ -34,8 +34,7 @@ from PIL import Image
 
 from ..errors import MissingDependency, PocketganError, first_line
 from .pipeline import TranslationPipeline
-
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi"})
+from .videofiles import VIDEO_EXTENSIONS, VideoError, is_video  # noqa: F401  (defined there, torch-free)
 INSTALL_HINT = "pip install 'pocketgan[video]'"
 
 # suffix -> (FFmpeg muxer, video encoder, audio codecs the muxer takes as they are (None: any), audio encoder)
@@ -54,10 +53,6 @@ ENCODER_OPTIONS = {
 _UPRIGHT = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
 
 
-class VideoError(PocketganError):
-    """A video that cannot be read or written; one line naming the file."""
-
-
 def require_av():
     """The ``av`` module, or a one-line MissingDependency with the install command."""
     try:
@@ -66,10 +61,6 @@ def require_av():
         raise MissingDependency(f"translating videos needs PyAV ({first_line(e)}); install it with: "
                                 f"{INSTALL_HINT}") from None
     return av
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 # ---------------------------------------------------------------------------------- stabilisation
