@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 
 import pocketgan.evaluation.evaluate as ev
+from clihelp import one_line_error
+
 from pocketgan.cli import main
 from pocketgan.data.images import DataError
 from pocketgan.evaluation.inception import INPUT_SIZE, InceptionUnavailable, locate_inception_file
@@ -24,15 +26,6 @@ try:
     HAVE_INCEPTION = True
 except InceptionUnavailable:
     HAVE_INCEPTION = False
-
-
-def one_line_error(capsys, *fragments: str) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("pocketgan: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 def folder(path: Path, sizes: list[tuple[int, int]]) -> Path:

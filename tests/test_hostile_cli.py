@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
+from clihelp import one_line_error
+
 from pocketgan.cli import main
 from pocketgan.data import download
 from pocketgan.data.download import DatasetSource, download_dataset, unpack
@@ -28,15 +30,6 @@ from pocketgan.data.images import DataError
 from pocketgan.models.pretrained import CONFIG_NAME, ModelFolderError, read_model_config, save_pretrained
 from pocketgan.models.zoo import list_models
 from pocketgan.training.checkpoint import META_KEY, CheckpointError, validate_checkpoint_meta
-
-
-def one_line_error(capsys, *fragments: str) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("pocketgan: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 def usage_error(capsys, argv: list[str], *fragments: str) -> None:

@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 from safetensors.torch import save, save_file
 
+from clihelp import one_line_error
+
 from pocketgan.cli import main
 from pocketgan.models import create_generator
 from pocketgan.models.pretrained import ModelFolderError, load_generator, save_pretrained
@@ -28,15 +30,6 @@ from pocketgan.models.weights import HEADER_LIMIT, WeightsError, read_safetensor
 from pocketgan.training.checkpoint import META_KEY, CheckpointError, load_checkpoint, read_checkpoint_meta
 
 ADVICE = "re-download or re-export it"
-
-
-def one_line_error(capsys, *fragments: str) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("pocketgan: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    for f in fragments:
-        assert f in lines[0], lines[0]
-    return lines[0]
 
 
 # ---------------------------------------------------------------- damaging a good file

@@ -25,6 +25,7 @@ from PIL import Image
 
 from .fullres import apply_change
 from .runners import OnnxRunner
+from .sizing import fit_within
 from .strength import check_strength
 
 MIN_SIDE = 16  # the inner reflection pads of the generators need this much
@@ -55,11 +56,7 @@ class OnnxTranslationPipeline:
 
     def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
-        w, h = size
-        if self.max_side and max(w, h) > self.max_side:
-            s = self.max_side / max(w, h)
-            w, h = max(1, round(w * s)), max(1, round(h * s))
-        return w, h
+        return fit_within(size, self.max_side)
 
     @property
     def applies_change_at_full_size(self) -> bool:

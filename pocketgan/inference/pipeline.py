@@ -39,6 +39,7 @@ from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
 from .fullres import apply_change
 from .exported import ExportedGenerator
+from .sizing import fit_within
 from .strength import check_strength
 
 
@@ -106,11 +107,7 @@ class TranslationPipeline:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
         if self.fixed_size:
             return self.fixed_size[1], self.fixed_size[0]
-        w, h = size
-        if self.max_side and max(w, h) > self.max_side:
-            s = self.max_side / max(w, h)
-            w, h = max(1, round(w * s)), max(1, round(h * s))
-        return w, h
+        return fit_within(size, self.max_side)
 
     @property
     def scales_change(self) -> bool:

@@ -27,12 +27,10 @@ import torch.nn as nn
 
 from ..errors import OptionError
 from ..models.lab import grey, split_lab
-from ..models.losses import GANLoss
 from ..models.modes import eval_mode
 from ..models.registry import list_generators
 from .config import TrainConfig, at_least, opt
-from .image_pool import ImagePool
-from .objective import OptimizerFactory, adam, make_discriminator, make_generator
+from .objective import OptimizerFactory
 from .pix2pix import Pix2Pix
 from .precision import PLAIN, Precision
 
@@ -69,18 +67,11 @@ class Colorization(Pix2Pix):
 
     Options = ColorizationOptions
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
+    D_IN_CHANNELS = 3  # D judges (L, ab) stacked
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
-        check_config(cfg)
-        self.cfg, self.device = cfg, device
-        self.slot, self.src, self.dst = "G_A", "A", "B"  # (L, ab) are handed to pix2pix's step as (A, B)
-        self.nets: dict[str, nn.Module] = {"G": make_generator(cfg), "D": make_discriminator(cfg, in_channels=3)}
-        for net in self.nets.values():
-            net.to(device).train()
-        optimizer = optimizer or adam(cfg)
-        self.optimizers = {"G": optimizer(self.nets["G"].parameters()), "D": optimizer(self.nets["D"].parameters())}
-        self.pools = {"fake_pair": ImagePool(cfg.pool_size, seed=cfg.seed * 2 + 1)} if cfg.pool_size > 0 else {}
-        self.gan = GANLoss(cfg.gan_mode)
+        check_config(cfg)  # AtoB only: pix2pix's roles are then slot G_A, (L, ab) handed to its step as (A, B)
+        super().__init__(cfg, device, optimizer)
 
     def model_info(self) -> dict:
         return {"model_type": "colorization",

@@ -40,13 +40,15 @@ class Pix2Pix:
     (registry entry "pix2pix": paired data, one 6-channel D, losses and sample columns)."""
 
     Options = Pix2PixOptions
+    D_IN_CHANNELS = 6  # D judges (input, output) stacked
     precision: Precision = PLAIN  # the trainer sets loss scaling for fp16 (precision.py)
 
     def __init__(self, cfg: TrainConfig, device: torch.device, optimizer: OptimizerFactory | None = None) -> None:
         self.cfg, self.device = cfg, device
         self.direction = get_direction(cfg.direction)
         self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
-        self.nets: dict[str, nn.Module] = {"G": make_generator(cfg), "D": make_discriminator(cfg, in_channels=6)}
+        self.nets: dict[str, nn.Module] = {"G": make_generator(cfg),
+                                           "D": make_discriminator(cfg, in_channels=self.D_IN_CHANNELS)}
         for net in self.nets.values():
             net.to(device).train()
         optimizer = optimizer or adam(cfg)
