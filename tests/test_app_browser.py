@@ -18,6 +18,7 @@ is skipped without them, in CI (env CI set) it fails with the install hint.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -66,8 +67,10 @@ def find_chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def chromium(args: list[str]):
+    """Headless Chromium with ``args`` through Playwright, once the built app and both are there
+    (skip, or under CI fail, naming what is missing)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -77,11 +80,18 @@ def browser():
         find_static()
     except AssetsMissing as e:
         unavailable(str(e))
-    executable = find_chromium()
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(executable_path=find_chromium(), args=args, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium(CHROMIUM_ARGS) as b:
         yield b
-        b.close()
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_app_browser import (CHROMIUM_ARGS, PHONE, TIMEOUT_MS, assert_close, canvas_rgb, find_chromium,  # noqa: F401
+from test_app_browser import (CHROMIUM_ARGS, PHONE, chromium, TIMEOUT_MS, assert_close, canvas_rgb, find_chromium,  # noqa: F401
                               frames, model, open_details, photo, python_translation, server, unavailable, upload,
                               wait_frames, wait_state)
 
@@ -35,29 +35,15 @@ ADAPTER = """async () => {
 @pytest.fixture(scope="module")
 def gpu_browser(server):
     """Chromium with WebGPU on, after checking a page of the server gets an adapter (skip if not)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("Playwright for Python is missing: pip install -e '.[app]'")
-    from pocketgan.app.assets import AssetsMissing, find_static
-    try:
-        find_static()
-    except AssetsMissing as e:
-        unavailable(str(e))
-    executable = find_chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=WEBGPU_ARGS, headless=True)
-        try:
-            probe = b.new_page()
-            probe.goto(server + "api/health")  # same origin as the app: a secure (localhost) context
-            adapter = probe.evaluate(ADAPTER)
-            probe.close()
-            if not adapter:
-                pytest.skip(f"Chromium ({executable}) offers no WebGPU adapter with {' '.join(WEBGPU_ARGS)}")
-            print(f"WebGPU adapter: {adapter}")
-            yield b
-        finally:
-            b.close()
+    with chromium(WEBGPU_ARGS) as b:
+        probe = b.new_page()
+        probe.goto(server + "api/health")  # same origin as the app: a secure (localhost) context
+        adapter = probe.evaluate(ADAPTER)
+        probe.close()
+        if not adapter:
+            pytest.skip(f"Chromium ({find_chromium()}) offers no WebGPU adapter with {' '.join(WEBGPU_ARGS)}")
+        print(f"WebGPU adapter: {adapter}")
+        yield b
 
 
 def open_page(browser, url: str):

@@ -13,7 +13,6 @@ import asyncio
 import io
 import json
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -24,9 +23,10 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from pocketgan.app import ServeError  # noqa: E402
-from pocketgan.app.guard import (ClientLimits, HostCheck, check_allowed_hosts, guarded_h11, host_allowed,  # noqa: E402
+from pocketgan.app.guard import (ClientLimits, HostCheck, check_allowed_hosts, host_allowed,  # noqa: E402
                                  parse_host, serve_hosts)
 from pocketgan.app.server import create_app  # noqa: E402
+from test_hostile_server import serving  # noqa: E402  (uvicorn with serve's protocol on a free port)
 from pocketgan.cli import main  # noqa: E402
 from pocketgan.models.pretrained import save_pretrained  # noqa: E402
 
@@ -40,40 +40,19 @@ def model(tmp_path_factory, expressive_generator) -> Path:
                            {"G_A": expressive_generator(0), "G_B": expressive_generator(1)})
 
 
-def start_server(app) -> tuple[object, threading.Thread, int]:
-    """uvicorn with the app on 127.0.0.1 on a free port, with the protocol `pocketgan serve` uses."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off",
-                            http=guarded_h11(LIMITS), forwarded_allow_ips=list(LIMITS.trusted_proxies))
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 10
-    while not server.started and time.time() < deadline:
-        time.sleep(0.02)
-    return server, thread, sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(model):
     """(port, app) of a server that also allows PROXY_NAME."""
     app = create_app(model, max_side=32, workers=1, limits=LIMITS, allowed_hosts=[PROXY_NAME])
-    server, thread, port = start_server(app)
-    yield port, app
-    server.should_exit = True
-    thread.join(5)
+    with serving(app, LIMITS) as port:
+        yield port, app
 
 
 @pytest.fixture(scope="module")
 def open_server(model):
     """The port of a server started with allowed_hosts=['*'] (the check off)."""
-    server, thread, port = start_server(create_app(model, max_side=32, workers=1, limits=LIMITS, allowed_hosts=["*"]))
-    yield port
-    server.should_exit = True
-    thread.join(5)
+    with serving(create_app(model, max_side=32, workers=1, limits=LIMITS, allowed_hosts=["*"]), LIMITS) as port:
+        yield port
 
 
 def exchange(port: int, request: bytes, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
