@@ -1,17 +1,21 @@
 # Two commands do all set-up on a fresh machine (no network beyond the package registries):
 #   make demo   - create .venv, install pocketgan, train + evaluate on the built-in toy dataset
-#   make test   - create .venv, install pocketgan with its test and export extras, run the test suite (all of it,
-#                 LiteRT export included: the export extra brings litert-torch, ai-edge-litert and jax)
+#   make test   - create .venv, install pocketgan with its test and export extras, run the web app's unit tests
+#                 (web/test/, Node's own test runner) and the test suite (all of it, LiteRT export included:
+#                 the export extra brings litert-torch, ai-edge-litert and jax)
 # Also (each installs first, like `make test`):
-#   make test-fast - the suite without the tests marked slow (Inception, DDP, subprocess CLI, browser)
-#   make lint      - ruff (its configuration is in pyproject.toml)
+#   make test-fast - the web app's unit tests and the suite without the tests marked slow (Inception, DDP,
+#                    subprocess CLI, browser)
+#   make lint      - ruff (its configuration is in pyproject.toml) and ESLint on web/ (web/eslint.config.mjs;
+#                    ESLint 9 is a pinned dev dependency in web/package.json; Node.js 18.18+)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TORCH  ?= torch==2.13.0
 
 # The web app `pocketgan serve` serves, built from web/ with npm (Node.js 18+): onnxruntime-web
-# comes from the npm registry at build time, pinned by web/package-lock.json.
+# comes from the npm registry at build time, pinned by web/package-lock.json. Its `npm ci` also installs
+# the dev dependencies (ESLint), so `make lint` depends on the build.
 WEB_BUILT   := pocketgan/app/static/build.json
 WEB_SOURCES := web/package.json web/package-lock.json web/.npmrc web/build.mjs web/icons.mjs $(wildcard web/src/*)
 
@@ -41,13 +45,16 @@ demo: install
 	$(PY) -m pocketgan demo
 
 test: install $(VENV)/.installed-export
+	cd web && npm test
 	$(PY) -m pytest -q
 
 test-fast: install $(VENV)/.installed-export
+	cd web && npm test
 	$(PY) -m pytest -q -m "not slow"
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(WEB_BUILT)
 	$(PY) -m ruff check pocketgan tests benchmarks scripts
+	cd web && npm run lint
 
 clean:
 	rm -rf $(VENV) runs web/node_modules pocketgan/app/static

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pocketgan.data.images import load_image, scan_folder
+from pocketgan.data.images import load_image
+from pocketgan.data.inputs import scan_folder
 from pocketgan.directions import get_direction
 from pocketgan.evaluation.evaluate import evaluate
 from pocketgan.evaluation.metrics import psnr

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pocketgan.data.images import collect_inputs, load_image
+from pocketgan.data.images import load_image
+from pocketgan.data.inputs import collect_inputs
 from pocketgan.inference.fullres import apply_change
 from pocketgan.inference.pipeline import TranslationPipeline
 

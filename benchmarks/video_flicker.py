@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pocketgan.data.images import collect_inputs, load_image
+from pocketgan.data.images import load_image
+from pocketgan.data.inputs import collect_inputs
 from pocketgan.data.synthetic import render_scene
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.inference.video import require_av, translate_frames

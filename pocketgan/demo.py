@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.images import load_image, scan_folder
+from .data.images import load_image
+from .data.inputs import scan_folder
 from .data.synthetic import make_synthetic_dataset
 from .evaluation.metrics import psnr
 from .inference.pipeline import TranslationPipeline

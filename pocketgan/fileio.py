@@ -9,6 +9,7 @@ The temp file is ``.{name}.{8 hex}.tmp``, hidden and ending in ``.tmp`` (run fol
 is cut, in bytes (UTF-8 names count bytes) and at a character boundary."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -19,6 +20,21 @@ from pathlib import Path
 # and NTFS all allow 255 (bytes or UTF-16 units, and UTF-8 bytes are never fewer)
 DEFAULT_NAME_MAX = 255
 TEMP_SUFFIX = ".tmp"
+
+NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_advice(err: OSError, then: str = "run the command again",
+                 elsewhere: str = "choose a folder you can write with --out") -> str:
+    """What to do about a write that failed with ``err``, as ``"; ..."`` to end a one-line error
+    (empty when nothing general helps): free space, then ``then``; or, for a folder that may not be
+    written, ``elsewhere``. Every command that writes says it the same way."""
+    if err.errno in NO_SPACE:
+        return f"; free some space and {then}"
+    if err.errno in NOT_WRITABLE:
+        return f"; {elsewhere}"
+    return ""
 
 
 def name_max(folder: str | Path) -> int:

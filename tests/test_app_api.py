@@ -30,10 +30,12 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from pocketgan.app import model as served_model
 from pocketgan.app import assets
-from pocketgan.app.server import Translator, create_app
+from pocketgan.app.server import create_app
+from pocketgan.app.translator import Translator
 from pocketgan.cli import main
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.models.pretrained import save_pretrained
+from pocketgan.public import public
 
 MAX_UPLOAD = 256 * 1024
 MAX_SIDE = 64
@@ -153,14 +155,14 @@ def test_parallel_requests_queue_on_the_worker_pool(app, model, monkeypatch):
     active, peak, lock = 0, 0, threading.Lock()
     original = Translator.__call__
 
-    def counted(self, upload, direction):
+    def counted(self, upload, direction, strength=None):
         nonlocal active, peak
         with lock:
             active += 1
             peak = max(peak, active)
         try:
             time.sleep(0.02)  # long enough for requests to overlap if nothing held them back
-            return original(self, upload, direction)
+            return original(self, upload, direction, strength)
         finally:
             with lock:
                 active -= 1
@@ -187,9 +189,9 @@ def test_full_queue_answers_503(model, monkeypatch):
     release = threading.Event()
     original = Translator.__call__
 
-    def held(self, upload, direction):
+    def held(self, upload, direction, strength=None):
         release.wait(10)
-        return original(self, upload, direction)
+        return original(self, upload, direction, strength)
 
     monkeypatch.setattr(Translator, "__call__", held)
 
@@ -237,13 +239,13 @@ def test_public_card_hides_server_paths_but_keeps_prose():
             "model_card": {"data": "summer2winter_yosemite (1231 photos): trainA/trainB (unpaired); scores on testA/testB",
                            "notes": "trained from /home/me/runs/s2w on a laptop"},
             "source": "https://example.org/m.pth"}
-    shown = served_model.public(card)
+    shown = public(card)
     assert shown["data"] == "summer2winter" and shown["teacher"] == "big"
     # a card's prose under a path-like key stays readable (it is not a path), absolute paths in it go
     assert shown["model_card"]["data"] == card["model_card"]["data"]
     assert shown["model_card"]["notes"] == "trained from s2w on a laptop"
     assert shown["source"] == card["source"]  # a URL is public already
-    assert served_model.public({"data": "/srv/my data/x y"})["data"] == "x y"  # a path with spaces is still cut
+    assert public({"data": "/srv/my data/x y"})["data"] == "x y"  # a path with spaces is still cut
 
 
 def test_model_card_names_directions_in_words(tmp_path, make_model):

@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from pocketgan.cli import main
-from pocketgan.data.images import load_image, save_image, to_image, to_tensor
+from pocketgan.data.images import load_image, save_image
+from pocketgan.data.tensors import to_image, to_tensor
 from pocketgan.data.single import SingleFolderImages
 from pocketgan.data.synthetic import render_scene
 from pocketgan.data.transforms import Preprocess

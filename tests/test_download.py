@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from pocketgan.data.download import DatasetSource, download_dataset, fetch, unpack
-from pocketgan.data.images import DataError, scan_folder
+from pocketgan.data.images import DataError
+from pocketgan.data.inputs import scan_folder
 
 from localhttp import Handler
 

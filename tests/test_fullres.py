@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from pocketgan.cli import main
-from pocketgan.data.images import to_image, to_tensor
+from pocketgan.data.tensors import to_image, to_tensor
 from pocketgan.inference import fullres
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.models import create_generator
@@ -91,6 +91,18 @@ def test_at_the_working_size_nothing_changes(residual):
     assert np.array_equal(np.asarray(small_out), np.asarray(expected))
 
 
+def test_one_rule_says_which_generators_predict_a_change(expressive_generator):
+    from pocketgan.models import create_generator
+    from pocketgan.models.config import predicts_change
+
+    assert predicts_change(expressive_generator(0, residual=True).config)
+    assert not predicts_change(expressive_generator(0).config)  # a mobile generator with its own Tanh
+    assert not predicts_change(create_generator("resnet_6blocks", ngf=4).config)
+    assert not predicts_change({"name": "resnet_6blocks", "residual": True})  # only the mobile family has the option
+    assert TranslationPipeline(expressive_generator(0, residual=True)).scales_change
+    assert not TranslationPipeline(create_generator("resnet_6blocks", ngf=4)).scales_change
+
+
 def test_non_residual_generators_keep_upscaling_the_result():
     g = plain_generator()
     photo = detailed_photo((160, 120), seed=3)
@@ -153,6 +165,8 @@ def test_api_returns_the_full_resolution_result(residual, tmp_path, expressive_g
     data = buf.getvalue()
     with TestClient(create_app(model, max_side=48, workers=1)) as client:
         r = client.post("/api/translate?direction=AtoB&strength=0.7", files={"image": ("p.jpg", data, "image/jpeg")})
+        card = client.get("/api/model").json()
+    assert card["predicts_change"] == {"AtoB": True, "BtoA": True}  # what the page asks (model.js predictsChange)
     assert r.status_code == 200, r.text
     assert (r.headers["x-original-size"], r.headers["x-processed-size"]) == ("200x150", "48x36")
     out = Image.open(io.BytesIO(r.content)).convert("RGB")

@@ -190,7 +190,7 @@ def test_symlink_loop_in_an_input_folder_is_skipped_like_train_does(tmp_path, ca
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and captured.err.count("skipped") == 3
     assert "wrote 2 images" in captured.out and len(list((tmp_path / "o").iterdir())) == 2
-    from pocketgan.data.images import scan_folder  # the training scan skips the same files
+    from pocketgan.data.inputs import scan_folder  # the training scan skips the same files
     assert len(scan_folder(src).rejected) == 3
 
 

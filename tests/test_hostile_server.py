@@ -23,11 +23,12 @@ pytest.importorskip("uvicorn")
 
 from pocketgan.app import model as served_model  # noqa: E402
 from pocketgan.app.guard import ClientLimits, UploadGate, guarded_h11  # noqa: E402
-from pocketgan.app.model import public, scrub_paths  # noqa: E402
+from pocketgan.public import public, scrub_paths  # noqa: E402
 from pocketgan.app.pool import MemoryBudget  # noqa: E402
-from pocketgan.app.server import Translator, create_app  # noqa: E402
-from pocketgan.app.uploads import UploadError, check_format, decode_upload, sniff_format  # noqa: E402
-from pocketgan.data.images import ImageError, decode_image, load_image  # noqa: E402
+from pocketgan.app.server import create_app
+from pocketgan.app.translator import Translator  # noqa: E402
+from pocketgan.app.uploads import StagedUpload, UploadError, check_format, decode_upload, sniff_format  # noqa: E402
+from pocketgan.data.images import ImageError, decode_image, decode_plan, load_image  # noqa: E402
 from pocketgan.models.pretrained import save_pretrained  # noqa: E402
 
 BOUNDARY = "hostileboundary"
@@ -330,6 +331,28 @@ def test_jpeg_is_decoded_at_reduced_scale_and_budget_counts_decoded_pixels(tmp_p
         decode_image(path, max_pixels=400_000, formats=["JPEG"])
     with pytest.raises(ImageError, match="too large"):  # declared over the JPEG limit
         decode_image(path, max_pixels=400_000, formats=["JPEG"], reduce_for=300, max_declared_pixels=1_000_000)
+
+
+@pytest.mark.parametrize("size,reduce_for", [((2000, 1500), 300), ((1500, 2000), 300), ((3000, 40), 250),
+                                             ((4001, 4001), 500), ((700, 650), 300), ((600, 400), 300), ((640, 480), 0)])
+def test_the_decode_plan_is_what_both_decoders_do(tmp_path, size, reduce_for):
+    """The plan the server budgets from (StagedUpload.plan) and the size decode_image produces agree,
+    thin and odd sizes included: one rule, data/images.py decode_plan."""
+    data = photo(size, "JPEG")
+    path = tmp_path / "p.jpg"
+    path.write_bytes(data)
+    image, declared = decode_image(path, formats=["JPEG"], reduce_for=reduce_for, max_declared_pixels=10 ** 8)
+    with StagedUpload(io.BytesIO(data), "p.jpg", "image/jpeg", reduce_for) as staged:
+        plan = staged.plan
+    assert plan == decode_plan(size, "JPEG", reduce_for)
+    assert (plan.declared, plan.decoded) == (declared, image.size)
+    assert plan.reduced == (image.size != size)
+    if plan.reduced:
+        assert max(image.size) >= reduce_for  # still at least the working size on its long side
+        assert plan.peak_bytes == 16 * plan.pixels + 6 * size[0] * size[1]
+    else:
+        assert plan.peak_bytes == 16 * size[0] * size[1]
+    assert decode_plan(size, "PNG", reduce_for) == decode_plan(size, "PNG")  # only JPEGs decode at a reduced scale
 
 
 def test_server_answers_a_reduced_jpeg_at_its_own_size_within_the_budget(model):

@@ -14,19 +14,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from pocketgan.data.images import (
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    DataError,
-    ImageError,
-    collect_inputs,
-    load_image,
-    probe_image,
-    save_image,
-    scan_folder,
-    to_image,
-    to_tensor,
-)
+from pocketgan.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, DataError, ImageError, load_image, probe_image, save_image
+from pocketgan.data.inputs import collect_inputs, scan_folder
+from pocketgan.data.tensors import to_image, to_tensor
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 

@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from pocketgan.cli import main
-from pocketgan.data.images import DataError, load_image, scan_folder
+from pocketgan.data.images import DataError, load_image
+from pocketgan.data.inputs import scan_folder
 from pocketgan.data.paired import PairedImages, make_aligned, scan_pairs
 from pocketgan.data.synthetic import make_synthetic_dataset
 from pocketgan.data.transforms import Preprocess

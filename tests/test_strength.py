@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from pocketgan.cli import main
-from pocketgan.data.images import to_image, to_tensor
+from pocketgan.data.tensors import to_image, to_tensor
 from pocketgan.errors import OptionError
 from pocketgan.inference.pipeline import TranslationPipeline
 from pocketgan.inference.strength import check_strength

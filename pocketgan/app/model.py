@@ -23,51 +23,15 @@ from ..home import file_digest
 from ..inference.onnx_cache import EXPORT_SIZE, _writable_dir, cached_export  # noqa: F401  (EXPORT_SIZE: kept importable here)
 from ..inference.onnx_cache import reusable_export as _up_to_date  # noqa: F401  (the rule, shared with translate)
 from ..inference.runners import ModelFileError, OnnxRunner
+from ..models.config import predicts_change
+from ..models.hub import display_name
 from ..models.pretrained import ModelFolderError, read_model_config
 from ..models.zoo import export_dir
+from ..public import public
 
 # "summer2winter", "horse2zebra_v2", "winter2summer_yosemite": CycleGAN's naming of A -> B datasets and
 # models (words of 3+ letters: a run named "s2w" says nothing a person would read)
 _X2Y = re.compile(r"^([A-Za-z]{3,})2([A-Za-z]{3,})(?:[_\-.].*)?$")
-
-# Keys whose values are file or folder locations (a training run's data, a distilled model's
-# teacher, an export's source...): a client sees their last component only.
-PATH_KEYS = frozenset({"data", "a", "b", "teacher", "source", "path", "run_dir", "runs_dir", "dataroot", "calibration",
-                       "file", "folder", "out", "resume", "checkpoint"})
-_ABSOLUTE = re.compile(r"""(?<![\w.:/~])(?:~|[A-Za-z]:)?[\\/](?:[^\s'"\\/,;()\[\]]+[\\/])*([^\s'"\\/,;()\[\]]*)""")
-
-
-_STARTS_AS_PATH = re.compile(r"\s*(?:~|[A-Za-z]:)?[\\/]")  # /x, ~/x, C:\x: a whole value that is a path
-
-
-def _name(value: str) -> str:
-    """The last component of a path (a URL is kept whole: it is public already)."""
-    if "://" in value:
-        return value
-    return re.split(r"[\\/]", value.rstrip("\\/"))[-1] or value
-
-
-def scrub_paths(text: str) -> str:
-    """``text`` with every absolute path in it (``/home/x/runs/a``, ``C:\\x\\y``, ``~/m``) cut to its
-    last component: messages and cards that leave the server never show where things are on it."""
-    return _ABSOLUTE.sub(lambda m: m.group(1) or "/", text)
-
-
-def public(value, key: str | None = None):
-    """A copy of a card value (dicts, lists, strings) that is safe to send to a client: values under
-    :data:`PATH_KEYS` become names, absolute paths elsewhere (and in prose under those keys, such
-    as a model card's "data: <dataset> (...): trainA/trainB") are cut to their last component."""
-    if isinstance(value, dict):
-        return {k: public(v, k) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [public(v, key) for v in value]
-    if isinstance(value, str):
-        if key in PATH_KEYS and "://" not in value and (_STARTS_AS_PATH.match(value)
-                                                         or not any(c.isspace() for c in value.strip())):
-            return _name(value)
-        return scrub_paths(value) if "://" not in value else value
-    return value
-
 
 def domain_names(config: dict, names: list[str]) -> dict[str, str] | None:
     """The everyday names of domains A and B, e.g. {"A": "summer", "B": "winter"}, so the page can
@@ -116,7 +80,9 @@ class ServedModel:
 
     @property
     def name(self) -> str:
-        return self.source.stem if self.kind == "onnx" else self.source.name
+        if self.kind == "onnx":
+            return self.source.stem
+        return display_name(self.source) or self.source.name  # a Hub snapshot: its repository's name
 
     def domains(self) -> dict[str, str] | None:
         """Domain names (see :func:`domain_names`), from the config, the model's name or its exports' source."""
@@ -125,7 +91,8 @@ class ServedModel:
 
     def describe(self) -> dict:
         """The public model card: no server paths, only what a client needs and what explains the model.
-        ``direction_names`` words each direction for people ("summer → winter"), or is None."""
+        ``direction_names`` words each direction for people ("summer → winter"), or is None;
+        ``predicts_change`` says, per direction, whether the generator predicts a change to the photo."""
         generators = self.config.get("generators") or {
             get_direction(d).slot: s.card["generator"] for d, s in self.directions.items() if s.card.get("generator")}
         domains = self.domains()
@@ -135,6 +102,9 @@ class ServedModel:
             "name": self.name,
             "kind": self.kind,
             "directions": list(self.directions),
+            # direction -> whether its generator predicts a change (models/config.py: predicts_change):
+            # the page then adds the change to the full-size photo instead of upscaling the result
+            "predicts_change": {d: predicts_change(generators.get(get_direction(d).slot) or {}) for d in self.directions},
             "domains": domains,
             "direction_names": names,
             "generators": generators,
@@ -142,7 +112,7 @@ class ServedModel:
             "description": self.config.get("description"),
             "model_card": self.config.get("model_card"),  # bundled models: data, steps, measured FID/KID
             "models": {d: {"url": f"models/{s.url_name}", "bytes": s.path.stat().st_size, "sha256": s.sha256,
-                           "card": {**s.card, "source": self.source.name}} for d, s in self.directions.items()},
+                           "card": {**s.card, "source": display_name(self.source) or self.source.name}} for d, s in self.directions.items()},
         })
 
     def close(self) -> None:

@@ -8,10 +8,12 @@ Routes:
   POST /api/translate?direction=AtoB   multipart field ``image`` -> PNG of the same size; optional
                               ``strength`` (query or form field, 0-1.5; default: the server's --strength)
 
-Every error is JSON ``{"error": "..."}`` with one line, and never names a server path. The page is
-served with cross-origin isolation headers (COOP/COEP) so onnxruntime-web may use WebAssembly threads.
-Static files are sent precompressed when the browser accepts it: the web build writes NAME.br and
-NAME.gz beside each compressible file, and :class:`PrecompressedFiles` picks one by Accept-Encoding.
+Every error is JSON ``{"error": "..."}`` with one line, and never names a server path.
+
+This module wires the app; each job has its own module: the page's files and the headers of every
+response (:mod:`.static_files`), the request parser of ``POST /api/translate`` (:mod:`.requests`),
+the translation under a memory budget (:mod:`.translator`), the served model files and card
+(:mod:`.model`), capacity and Host limits (:mod:`.guard`), upload decoding (:mod:`.uploads`).
 
 Uploads take a worker-pool place only once their whole body has arrived; until then they are
 bounded per client and in time by :mod:`pocketgan.app.guard` (429 / 503 / 408), so connections
@@ -23,13 +25,7 @@ page on another site cannot reach a server on the user's machine through DNS reb
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import mimetypes
-import os
 import socket
-import threading
-import time
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,39 +33,22 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
-from PIL import Image
-from starlette.datastructures import Headers, MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
-from starlette.responses import Response as StarletteResponse
-from starlette.staticfiles import NotModifiedResponse
 
 from .. import __version__
 from ..devices import resolve_device
-from ..directions import get_direction
-from ..errors import PocketganError, first_line
-from ..inference.pipeline import TranslationPipeline
+from ..errors import first_line
 from ..inference.strength import MAX_STRENGTH, check_strength
+from ..public import scrub_paths
 from . import ServeError
 from .assets import AssetsMissing, build_info, find_static
-from .guard import (BodyTimeout, BodyTooLarge, BodyTruncated, ClientLimits, HostCheck, Refused, UploadGate,
-                    check_allowed_hosts, declared_length, read_body_form)
-from .model import ServedModel, prepare_model, scrub_paths
-from .pool import ALLOCATOR, MemoryBudget, PoolBusy, WorkerPool
-from .uploads import (JPEG_DECLARED_FACTOR, SERVER_MAX_PIXELS, StagedUpload, UploadError, check_content_type,
-                      check_format)
-
-# Not every system's mime.types knows these; browsers insist on the right types for modules and wasm.
-for _ext, _type in ((".mjs", "text/javascript"), (".js", "text/javascript"), (".wasm", "application/wasm"),
-                    (".webmanifest", "application/manifest+json")):
-    mimetypes.add_type(_type, _ext)
-
-FIELD = "image"
-MULTIPART_SLACK = 64 * 1024  # room for the multipart boundaries and part headers around the photo
-NOT_BUILT_PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>pocketgan</title><p>The pocketgan web app is not built on this server: {hint}.
-The API (<a href="api/model">api/model</a>, POST api/translate) works.</p>"""
+from .guard import ClientLimits, HostCheck, UploadGate, check_allowed_hosts
+from .model import ServedModel, prepare_model
+from .pool import PoolBusy, WorkerPool
+from .requests import RETRY, Refusal, TranslateRequests
+from .static_files import NOT_BUILT_PAGE, PrecompressedFiles, SecurityHeaders
+from .translator import MEMORY_BUDGET, Translator
+from .uploads import SERVER_MAX_PIXELS, UploadError
 
 
 def check_address(host: str, port: int) -> None:
@@ -92,174 +71,6 @@ def check_address(host: str, port: int) -> None:
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-# working memory the translation workers share (decoding + forward passes); the bundled model's
-# forward pass at 1024x1024 takes ~520 MB of it, so one full-size translation runs at a time
-MEMORY_BUDGET = 512 * 1024 ** 2
-LARGE_JOB = 64 * 1024 ** 2
-CLOSE = {"Connection": "close"}  # on refusals sent before the body was read: the rest is not wanted
-RETRY = {"Retry-After": "2"}
-
-
-class SecurityHeaders:
-    """ASGI middleware: cross-origin isolation (WebAssembly threads need it) and sane caching.
-
-    Static files are revalidated on every load (``no-cache`` + ETag), so a rebuilt app shows up at
-    once; responses that set their own Cache-Control (model files, API) keep it."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-                headers.setdefault("Cross-Origin-Embedder-Policy", "require-corp")
-                headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Cache-Control", "no-cache")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class Translator:
-    """Server-side translation on the worker pool; one TranslationPipeline per direction, made on first use.
-
-    Memory is bounded whatever the number of workers by one budget they share (``memory_budget``
-    bytes): a worker reserves what decoding its photo will cost (judged from the header) before
-    decoding, and what the forward pass will cost (its working pixels times the generator's bytes
-    per pixel) before translating; a job larger than the budget runs alone."""
-
-    def __init__(self, served: ServedModel, device: str, max_side: int, max_pixels: int,
-                 memory_budget: int = MEMORY_BUDGET, strength: float = 1.0) -> None:
-        self.served = served
-        self.strength = check_strength(strength)
-        self.device = device
-        self.max_side = max_side
-        self.max_pixels = max_pixels
-        self.memory = MemoryBudget(memory_budget)
-        self._pipes: dict[str, TranslationPipeline] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _sized(cost: float):
-        """Large jobs (over 64 MB) give their big blocks back to the system when done (see Allocator)."""
-        return ALLOCATOR.large_job() if cost > LARGE_JOB else contextlib.nullcontext()
-
-    def pipeline(self, direction: str) -> TranslationPipeline:
-        with self._lock:
-            if direction not in self._pipes:
-                source = self.served.source if self.served.kind == "folder" else self.served.directions[direction].path
-                pipe = TranslationPipeline.from_pretrained(
-                    source, direction, device=self.device, max_side=self.max_side, batch_size=1,
-                    strength=self.strength)
-                pipe.forward_bytes_per_pixel()  # measured once, here
-                self._pipes[direction] = pipe
-            return self._pipes[direction]
-
-    def __call__(self, upload: UploadFile, direction: str, strength: float | None = None) -> tuple[bytes, dict[str, str]]:
-        """Runs on a worker thread: decode, translate (at ``strength``; None = the server's), encode
-        PNG; returns (png, response headers).
-
-        The answer has the photo's own size, unless that is over the decoding budget (a large JPEG
-        decoded at a reduced scale): then it has the size decoded. A residual model's change is
-        applied to the photo decoded at that size (see :mod:`pocketgan.inference.fullres`), so its
-        detail is kept; any other model's result is upscaled."""
-        pipe = self.pipeline(direction)
-        full = pipe.applies_change_at_full_size
-        with StagedUpload(upload.file, upload.filename, upload.content_type, self.max_side) as staged:
-            if full and staged.pixels < staged.size[0] * staged.size[1] <= self.max_pixels:
-                staged.reduce_for = 0  # within the budget: decode it whole, the change goes on every pixel
-                staged.size, staged.pixels, staged.decode_bytes = staged._decode_cost()
-            staged.check_size(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
-            with self.memory.reserve(staged.decode_bytes), self._sized(staged.decode_bytes):
-                image, original = staged.decode(self.max_pixels, JPEG_DECLARED_FACTOR * self.max_pixels)
-                out_size = original if original[0] * original[1] <= self.max_pixels else image.size
-                w, h = pipe.working_size(image.size)
-                if not full and image.size != (w, h):  # only the working size waits for the forward pass
-                    image = image.resize((w, h), Image.BICUBIC)
-        # the forward pass, the result at full size (and the full-size photo it is added to) and its
-        # PNG: one reservation
-        cost = w * h * pipe.forward_bytes_per_pixel() + (12 if full else 8) * out_size[0] * out_size[1]
-        with self.memory.reserve(cost), self._sized(cost):
-            start = time.perf_counter()
-            result = pipe.translate_to(image, out_size, strength)
-            ms = (time.perf_counter() - start) * 1000
-            del image
-            buf = io.BytesIO()
-            result.save(buf, format="PNG")
-            del result
-        return buf.getvalue(), {"X-Inference-Ms": f"{ms:.1f}", "X-Original-Size": f"{original[0]}x{original[1]}",
-                                "X-Processed-Size": f"{w}x{h}",
-                                "X-Strength": f"{pipe.strength if strength is None else strength:g}"}
-
-
-# Content-Encoding -> the suffix of the precompressed copy the web build writes, best first
-PRECOMPRESSED = (("br", ".br"), ("gzip", ".gz"))
-
-
-def accepted_encodings(header: str) -> set[str]:
-    """The codings an Accept-Encoding header allows (q=0 means refused; ``*`` allows any)."""
-    allowed: set[str] = set()
-    for part in header.lower().split(","):
-        name, _, params = part.strip().partition(";")
-        q = params.strip().removeprefix("q=") if params.strip().startswith("q=") else "1"
-        try:
-            if float(q) <= 0:
-                continue
-        except ValueError:
-            continue
-        if name == "*":
-            allowed.update(coding for coding, _ in PRECOMPRESSED)
-        elif name:
-            allowed.add(name.strip())
-    return allowed
-
-
-class PrecompressedFiles(StaticFiles):
-    """StaticFiles that sends NAME.br or NAME.gz (made at build time, never at request time) in place
-    of NAME when the browser accepts that coding, with Content-Encoding, the type of NAME, and
-    ``Vary: Accept-Encoding`` so caches keep the codings apart. Each coding is its own file, so its
-    ETag and Range requests follow its own bytes."""
-
-    def file_response(self, full_path, stat_result, scope, status_code: int = 200) -> StarletteResponse:
-        """The best precompressed copy of ``full_path`` the browser accepts, else the file itself."""
-        request_headers = Headers(scope=scope)
-        allowed = accepted_encodings(request_headers.get("accept-encoding", ""))
-        media_type = mimetypes.guess_type(str(full_path))[0] or "application/octet-stream"
-        variants = [(coding, f"{full_path}{suffix}") for coding, suffix in PRECOMPRESSED]
-        has_variants = False
-        for coding, path in variants:
-            try:
-                variant_stat = os.stat(path)
-            except OSError:
-                continue
-            has_variants = True
-            if coding in allowed:
-                response = FileResponse(path, status_code=status_code, stat_result=variant_stat, media_type=media_type,
-                                        headers={"Content-Encoding": coding, "Vary": "Accept-Encoding"})
-                return self._maybe_not_modified(response, request_headers)
-        response = FileResponse(full_path, status_code=status_code, stat_result=stat_result, media_type=media_type,
-                                headers={"Vary": "Accept-Encoding"} if has_variants else None)
-        return self._maybe_not_modified(response, request_headers)
-
-    def _maybe_not_modified(self, response: FileResponse, request_headers: Headers) -> StarletteResponse:
-        """304 when the browser's copy (If-None-Match / If-Modified-Since) is this very file."""
-        if self.is_not_modified(response.headers, request_headers):
-            return NotModifiedResponse(response.headers)
-        return response
-
-
-def client_address(request: Request) -> str:
-    """The client's address (behind a trusted proxy, the one it forwarded)."""
-    return request.client.host if request.client else "unknown"
 
 
 def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers: int = 2, max_waiting: int = 32,
@@ -300,6 +111,7 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     owned = not isinstance(model, ServedModel)
     served = prepare_model(model, cache_dir, isolate_export) if owned else model
     translator = Translator(served, device, max_side, max_pixels, memory_budget, strength)
+    requests = TranslateRequests(served.directions, max_upload_bytes, gate, limits)
     static: Path | None = None
     missing = ""
     try:
@@ -358,74 +170,23 @@ def create_app(model: str | Path | ServedModel, *, max_side: int = 1024, workers
     @app.post("/api/translate")
     async def translate(request: Request, direction: str = "AtoB", strength: str | None = None) -> Response:
         try:
-            get_direction(direction)
-        except PocketganError as e:
-            return error(400, str(e), CLOSE)
-        try:
-            chosen = None if strength is None else check_strength(strength.strip(), "strength")
-        except PocketganError as e:
-            return error(422, str(e), CLOSE)
-        if direction not in served.directions:
-            return error(404, f"this model has no {direction} direction (it has {', '.join(served.directions)})", CLOSE)
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "multipart/form-data":
-            return error(415, f"send the photo as multipart/form-data in a field named {FIELD!r}", CLOSE)
-        limit = max_upload_bytes + MULTIPART_SLACK
-        too_large = f"photo larger than the server's limit of {max_upload_bytes / 1e6:.1f} MB"
-        declared = declared_length(request.headers.get("content-length"))
-        if declared is not None and declared > limit:
-            return error(413, too_large, CLOSE)
-        client = client_address(request)
-        try:
-            gate.enter(client)  # a receiving place, per client and in all; not yet a place in the pool
-        except Refused as e:
-            return error(e.status, str(e), {**RETRY, **CLOSE})
-        try:
-            form = await read_body_form(request, limit, limits.body_timeout, limits.idle_timeout)
-        except BodyTooLarge:
-            return error(413, too_large, CLOSE)
-        except BodyTimeout as e:
-            return error(408, f"{e}; send the photo again", CLOSE)
-        except BodyTruncated as e:
-            return error(400, str(e), CLOSE)
-        except MultiPartException as e:  # Starlette's verdict on a malformed multipart body
-            return error(400, f"malformed multipart body: {e.message}", CLOSE)
-        finally:
-            gate.leave(client)
-        try:  # the whole body is here: only now may it take a place in the pool
-            upload = form.get(FIELD)
-            if not isinstance(upload, UploadFile):
-                fields = ", ".join(repr(k if len(k) <= 40 else k[:39] + "…") for k in form.keys()) or "none"
-                return error(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
-            if "strength" in form:
-                field_value = form.get("strength")
-                if strength is not None:
-                    return error(422, "strength given both in the query and in the form; give it once")
+            async with requests.parse(request, direction, strength) as job:  # the whole body is here
                 try:
-                    chosen = check_strength(field_value.strip() if isinstance(field_value, str) else "a file",
-                                            "strength")
-                except PocketganError as e:
-                    return error(422, str(e))
-            if upload.size is not None and upload.size > max_upload_bytes:
-                return error(413, too_large)
-            check_content_type(upload.content_type, upload.filename)
-            upload.file.seek(0)
-            check_format(upload.file.read(32), upload.filename, upload.content_type)  # 415 before a place
-            try:
-                pool.admit()
-            except PoolBusy as e:
-                return error(503, str(e), RETRY)
-            try:
-                png, headers = await pool.run(translator, upload, direction, *(() if chosen is None else (chosen,)))
-            except UploadError:
-                raise
-            except Exception as e:  # a model that fails at run time: say so (no server paths), keep serving
-                return error(500, scrub_paths(f"translation failed ({type(e).__name__}: {first_line(e)})"))
-            finally:
-                pool.release()
+                    pool.admit()  # only now may it take a place in the pool
+                except PoolBusy as e:
+                    raise Refusal(503, str(e), RETRY) from None
+                try:
+                    png, headers = await pool.run(translator, job.upload, job.direction, job.strength)
+                except UploadError:
+                    raise
+                except Exception as e:  # a model that fails at run time: say so (no server paths), keep serving
+                    raise Refusal(500, scrub_paths(f"translation failed ({type(e).__name__}: {first_line(e)})")) from None
+                finally:
+                    pool.release()
+        except Refusal as e:
+            return error(e.status, e.message, e.headers)
         except UploadError as e:
             return error(e.status, str(e))
-        finally:
-            await form.close()
         return Response(png, media_type="image/png", headers={**headers, "Cache-Control": "no-store"})
 
     if static is not None:

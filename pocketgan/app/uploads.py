@@ -17,7 +17,6 @@ file first; messages name the uploaded file's name, never the server's temporary
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from ..data.images import ImageError, decode_image
+from ..data.images import DecodePlan, ImageError, decode_image, decode_plan
 from ..errors import PocketganError
 
 # The server's decoded-pixel budget: far below the CLI's 64 Mpx; 4096x4096 takes any phone photo
@@ -128,51 +127,51 @@ def check_format(head: bytes, filename: str | None, content_type: str | None) ->
 
 class StagedUpload:
     """An upload whose format is checked and whose bytes are in a private temporary file; the
-    header is read (no pixels) so :attr:`pixels` says how many pixels decoding it will produce.
-    Use as a context manager (the temporary file goes at exit)."""
+    header is read (no pixels), so :attr:`plan` (a :class:`~pocketgan.data.images.DecodePlan`)
+    says what decoding it will produce and cost before any pixel is decoded. Use as a context
+    manager (the temporary file goes at exit)."""
 
     def __init__(self, file: BinaryIO, filename: str | None, content_type: str | None, reduce_for: int = 0) -> None:
         self.name = display_name(filename)
         file.seek(0)
         self.format = check_format(file.read(32), filename, content_type)
-        self.reduce_for = reduce_for
         file.seek(0)
         self._tmp = tempfile.TemporaryDirectory(prefix="pocketgan-upload-")
         try:
             self.path = os.path.join(self._tmp.name, "image")
             with open(self.path, "wb") as out:
                 shutil.copyfileobj(file, out, 1 << 20)
-            self.size, self.pixels, self.decode_bytes = self._decode_cost()
+            self.declared = self._declared_size()
+            self.plan_for(reduce_for)
         except BaseException:
             self._tmp.cleanup()
             raise
 
-    def _decode_cost(self) -> tuple[tuple[int, int], int, int]:
-        """(declared size, pixels a decode will produce, bytes it may take at its peak), from the header: up to 16
-        bytes per decoded pixel (16-bit or alpha images go through a few copies on their way to
-        RGB), plus 6 per declared pixel for a JPEG decoded at a reduced scale (a progressive one
-        keeps its coefficients at full size). Zeros when the header is unreadable: the decode then
-        fails at once with the reason."""
+    def _declared_size(self) -> tuple[int, int]:
+        """The size the header declares; (0, 0) when it is unreadable: the decode then fails at once
+        with the reason."""
         try:
             with Image.open(self.path, formats=[self.format]) as img:
-                w, h = img.size
+                return img.size
         except Exception:  # noqa: BLE001 - decode_image reports it properly
-            return (0, 0), 0, 0
-        if self.format == "JPEG" and self.reduce_for > 0 and max(w, h) > 2 * self.reduce_for:
-            scale = min(8, 2 ** int(math.log2(max(w, h) / self.reduce_for)))  # as Pillow's draft picks it
-            pixels = math.ceil(w / scale) * math.ceil(h / scale)
-            return (w, h), pixels, 16 * pixels + 6 * w * h
-        return (w, h), w * h, 16 * w * h
+            return 0, 0
+
+    def plan_for(self, reduce_for: int) -> DecodePlan:
+        """Plan the decode for a server that works at ``reduce_for`` pixels on the longest side (0:
+        decode the photo whole); :meth:`check_size` and :meth:`decode` follow this plan."""
+        self.reduce_for = reduce_for
+        self.plan = decode_plan(self.declared, self.format, reduce_for)
+        return self.plan
 
     def check_size(self, max_pixels: int = SERVER_MAX_PIXELS, max_declared_pixels: int | None = None) -> None:
         """Refuse (413) from the header alone what :meth:`decode` would refuse for its size, before
         waiting for memory to decode it."""
         if max_declared_pixels is None:
             max_declared_pixels = JPEG_DECLARED_FACTOR * max_pixels
-        (w, h), decoded = self.size, self.pixels
-        reduced = decoded < w * h
-        if decoded > max_pixels or w * h > (max_declared_pixels if reduced else max_pixels):
-            limit = max_declared_pixels if reduced else max_pixels
+        plan = self.plan
+        limit = max_declared_pixels if plan.reduced else max_pixels
+        if plan.pixels > max_pixels or plan.declared_pixels > limit:
+            (w, h) = plan.declared
             raise UploadError(413, f"{self.name}: image too large ({w}×{h} = {w * h} px > limit {limit} px); the "
                                    f"server decodes at most {max_pixels / 1e6:.1f} megapixels: send a smaller photo")
 

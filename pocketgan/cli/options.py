@@ -122,14 +122,9 @@ def _check_parents(text: str) -> None:
 
 def write_error(where: str, err: OSError, written: str = "nothing was written") -> str:
     """One line for an OSError while writing ``where``: what failed, what was written, what to do."""
-    import errno
+    from ..fileio import write_advice
 
-    advice = ""
-    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        advice = "; free some space and run the command again"
-    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        advice = "; choose a place you can write with --out"
-    return f"{where}: cannot write ({err.strerror or err}); {written}{advice}"
+    return f"{where}: cannot write ({err.strerror or err}); {written}{write_advice(err, elsewhere='choose a place you can write with --out')}"
 
 
 def output_folder(text: str) -> str:
@@ -142,9 +137,10 @@ def output_folder(text: str) -> str:
     return text
 
 
-MODEL_HELP = ("model name (`pocketgan models`), model or run folder (config.json + G_*.safetensors), or an exported "
-              ".onnx/.tflite. An existing model folder or file by that name wins over a name; a folder that is not a "
-              "model does not hide a model name")
+MODEL_HELP = ("model name (`pocketgan models`), model or run folder (config.json + G_*.safetensors), an exported "
+              ".onnx/.tflite, or a model on the Hugging Face Hub, hf://ORG/NAME[@REVISION] (downloaded once into its "
+              "cache; works offline from there). An existing model folder or file by that name wins over a name; a "
+              "folder that is not a model does not hide a model name")
 
 
 def add_device(parser: argparse.ArgumentParser, default: str = "auto", what: str = "") -> None:

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, strength=args.strength)
     written, skipped, unwritten = translate_files(pipe, args.inputs, args.out, args.format,
                                                   progress=not args.no_progress, stabilize=args.stabilize)
-    from ..inference.videofiles import is_video
+    from ..data.inputs import is_video
 
     n_videos = sum(1 for p in written if is_video(p))
     n_images = len(written) - n_videos

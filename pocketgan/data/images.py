@@ -1,4 +1,5 @@
-"""The one place that reads and writes image files.
+"""The one place that reads and writes image files (folders and command-line inputs are found by
+:mod:`.inputs`; images become tensors in :mod:`.tensors`).
 
 Real photo folders contain zero-byte uploads, truncated downloads, CMYK
 scans, 16-bit PNGs, phone pictures that are stored sideways with an EXIF
@@ -10,7 +11,6 @@ one-line error that names the file instead of a Pillow traceback.
 
 from __future__ import annotations
 
-import glob
 import io
 import math
 import os
@@ -20,9 +20,8 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -30,25 +29,18 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import PocketganError
 from ..fileio import atomic_write_bytes
 
-if TYPE_CHECKING:  # torch only for the tensor helpers, imported there: loading and saving images stay torch-free
-    import torch
-
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "READ_FORMATS",
     "DataError",
-    "FolderScan",
+    "DecodePlan",
     "ImageError",
-    "collect_inputs",
     "decode_image",
+    "decode_plan",
     "load_image",
     "probe_image",
-    "resolved",
     "save_image",
-    "scan_folder",
-    "to_image",
-    "to_tensor",
 ]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -80,7 +72,6 @@ _ORIENTATION_FIX = {
 }
 _EXIF_ORIENTATION = 0x0112
 
-_GLOB_MAGIC = re.compile(r"[*?[]")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 # 0..65535 -> 0..255 with exact rounding, as a table: one byte per pixel of temporaries, not eight
 _SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.int64) * 255 + 32767) // 65535).astype(np.uint8)
@@ -160,6 +151,63 @@ def _pillow_bomb_guard(path: str | os.PathLike[str], max_pixels: int) -> Iterato
             _PILLOW_LIMIT_LOCK.release()
 
 
+# Peak bytes per pixel while decoding: 16-bit or alpha images go through a few copies on their way
+# to RGB; a JPEG decoded at a reduced scale also holds its coefficients at full size (a progressive
+# one), ~6 bytes per declared pixel.
+DECODE_BYTES_PER_PIXEL = 16
+DRAFT_BYTES_PER_DECLARED_PIXEL = 6
+DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    """How a file will be decoded, known from its header alone: the size it declares (as stored,
+    before EXIF orientation), the DCT scale a JPEG is decoded at (1 = whole), the size that gives,
+    and the memory it may take at its peak. :func:`decode_image` decodes by this plan, and the
+    server reserves :attr:`peak_bytes` of its memory budget from it before decoding an upload."""
+
+    declared: tuple[int, int]
+    scale: int = 1
+    draft_size: tuple[int, int] | None = None  # the size asked of Pillow's draft mode, for a reduced decode
+
+    @property
+    def decoded(self) -> tuple[int, int]:
+        w, h = self.declared
+        return math.ceil(w / self.scale), math.ceil(h / self.scale)
+
+    @property
+    def reduced(self) -> bool:
+        return self.draft_size is not None
+
+    @property
+    def pixels(self) -> int:
+        """Pixels decoding produces."""
+        w, h = self.decoded
+        return w * h
+
+    @property
+    def declared_pixels(self) -> int:
+        return self.declared[0] * self.declared[1]
+
+    @property
+    def peak_bytes(self) -> int:
+        extra = DRAFT_BYTES_PER_DECLARED_PIXEL * self.declared_pixels if self.reduced else 0
+        return DECODE_BYTES_PER_PIXEL * self.pixels + extra
+
+
+def decode_plan(size: tuple[int, int], fmt: str | None, reduce_for: int = 0) -> DecodePlan:
+    """The plan for a file of ``size`` (as its header declares it) in Pillow format ``fmt``:
+    ``reduce_for`` > 0 lets a JPEG longer than twice that be decoded at the smallest DCT scale
+    (1/2, 1/4, 1/8: Pillow's draft mode) whose longest side is still at least ``reduce_for``."""
+    w, h = size
+    if reduce_for <= 0 or fmt not in DRAFT_FORMATS or max(w, h) <= 2 * reduce_for:
+        return DecodePlan((w, h))
+    factor = reduce_for / max(w, h)
+    want = (max(1, math.ceil(w * factor)), max(1, math.ceil(h * factor)))
+    ratio = min(w // want[0], h // want[1])  # Pillow's draft takes the largest of 8, 4, 2 within this ratio
+    return DecodePlan((w, h), next(s for s in (8, 4, 2, 1) if ratio >= s), want)
+
+
 def _open(path: str | os.PathLike[str], max_pixels: int, formats: Sequence[str] | None = READ_FORMATS,
           reduce_for: int = 0, max_declared_pixels: int | None = None) -> Image.Image:
     """Open (header only) and check everything that can be checked without decoding.
@@ -197,7 +245,8 @@ def _open(path: str | os.PathLike[str], max_pixels: int, formats: Sequence[str] 
         img.close()
         raise ImageError(path, f"invalid image size {w}×{h}")
     declared_limit = max_pixels if max_declared_pixels is None else max_declared_pixels
-    draftable = reduce_for > 0 and img.format in ("JPEG", "MPO") and max(w, h) > 2 * reduce_for
+    plan = decode_plan((w, h), img.format, reduce_for)
+    draftable = plan.draft_size is not None
     if w * h > (declared_limit if draftable else max_pixels):
         img.close()
         raise ImageError(
@@ -207,9 +256,8 @@ def _open(path: str | os.PathLike[str], max_pixels: int, formats: Sequence[str] 
         )
     if draftable:
         img._draft_declared = (w, h)  # type: ignore[attr-defined]  (read by decode_image)
-        scale = reduce_for / max(w, h)
         try:
-            img.draft(None, (max(1, math.ceil(w * scale)), max(1, math.ceil(h * scale))))
+            img.draft(None, plan.draft_size)
         except Exception as err:
             img.close()
             raise ImageError(path, f"corrupt image header ({type(err).__name__}: {err})") from None
@@ -361,194 +409,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return background.convert("RGB")
 
 
-# --------------------------------------------------------------------------- folders
-
-
-def _is_hidden(path: Path) -> bool:
-    """Dotfiles: macOS .DS_Store and ._x.jpg resource forks, editor swap files, our temp files."""
-    return path.name.startswith(".")
-
-
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _natural_key(path: Path) -> tuple:
-    """Sort "img2" before "img10"; ties broken by the exact string so order is total."""
-    parts = tuple(
-        (0, int(tok), tok) if tok.isdigit() else (1, 0, tok.casefold())
-        for tok in re.split(r"(\d+)", path.as_posix())
-        if tok
-    )
-    return parts, path.as_posix()
-
-
-@dataclass
-class FolderScan:
-    """Result of :func:`scan_folder`: what will be used and what was skipped, and why."""
-
-    folder: Path
-    files: list[Path] = field(default_factory=list)
-    sizes: list[tuple[int, int]] = field(default_factory=list)
-    non_images: list[Path] = field(default_factory=list)
-    rejected: list[tuple[Path, str]] = field(default_factory=list)
-
-    def warnings(self) -> list[str]:
-        """Human-readable lines to print before training: one per rejected file, one summary for non-images."""
-        lines = [f"skipped {path}: {reason}" for path, reason in self.rejected]
-        if self.non_images:
-            n = len(self.non_images)
-            lines.append(f"skipped {n} non-image file{'s' if n != 1 else ''} in {self.folder}")
-        return lines
-
-
-def _list_folder(folder: Path, recursive: bool) -> list[Path]:
-    """Non-hidden files below ``folder`` (hidden directories are skipped too), naturally sorted.
-    An unreadable folder is a one-line DataError; entries that cannot be read (a symlink loop, a
-    dangling link) are listed, so the caller reports them as unreadable files."""
-    try:
-        if recursive:
-            candidates = [
-                p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-            ]
-        else:
-            candidates = [p for p in folder.iterdir() if not _is_hidden(p)]
-    except OSError as err:
-        raise DataError(f"{err.filename or folder}: cannot read folder ({err.strerror or err})") from None
-    return sorted((p for p in candidates if not p.is_dir()), key=_natural_key)
-
-
-def resolved(path: Path) -> Path:
-    """``path.resolve()``, or the absolute path when it cannot be resolved (a symlink loop raises
-    RuntimeError or OSError, depending on the Python version)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return Path(os.path.abspath(path))
-
-
-def _check_folder(folder: Path) -> None:
-    if not folder.exists():
-        raise DataError(f"{folder}: folder not found")
-    if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-
-
-def scan_folder(
-    folder: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, recursive: bool = False
-) -> FolderScan:
-    """List the usable images of a training folder, probing each header once.
-
-    Bad files are skipped and recorded rather than aborting a long run an
-    hour in; but a folder with nothing usable is an error, because training
-    on an empty domain can only be a typo.  Raises :class:`DataError`.
-    """
-    folder = Path(folder)
-    _check_folder(folder)
-    scan = FolderScan(folder=folder)
-    for path in _list_folder(folder, recursive):
-        if not _is_image_name(path):
-            scan.non_images.append(path)
-            continue
-        try:
-            size = probe_image(path, max_pixels=max_pixels)
-        except ImageError as err:
-            scan.rejected.append((path, err.reason))
-            continue
-        scan.files.append(path)
-        scan.sizes.append(size)
-    if not scan.files:
-        if not scan.rejected and not scan.non_images:
-            detail = "folder is empty"
-        else:
-            n_non = len(scan.non_images)
-            detail = f"{len(scan.rejected)} rejected, {n_non} non-image file{'s' if n_non != 1 else ''}"
-        raise DataError(f"{folder}: no usable images ({detail})")
-    return scan
-
-
-def collect_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Expand the inputs of a ``translate`` command into a list of image files.
-
-    Each input may be a file, a folder (its images, non-recursive, naturally
-    sorted) or a glob pattern (its matching image files, sorted).  An existing
-    path always wins over glob interpretation, so a file literally named
-    ``a[1].jpg`` works.  Input order is kept and duplicates (same resolved
-    path) are dropped.  Files are not probed here; :func:`load_image` reports
-    bad ones individually.  Raises :class:`DataError` if an input yields
-    nothing, so a typo never silently translates zero images.
-    """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    if not inputs:
-        raise DataError("no inputs given")
-    result: list[Path] = []
-    seen: set[Path] = set()
-    for item in inputs:
-        for path in _expand_input(item):
-            key = resolved(path)
-            if key not in seen:
-                seen.add(key)
-                result.append(path)
-    return result
-
-
-def _expand_input(item: str | os.PathLike[str]) -> list[Path]:
-    path = Path(item)
-    if path.is_dir():
-        images = [p for p in _list_folder(path, recursive=False) if _is_image_name(p)]
-        if not images:
-            raise DataError(f"{path}: no image files in folder")
-        return images
-    if path.exists():
-        if not _is_image_name(path):
-            raise DataError(
-                f"{path}: not an image file (suffix {path.suffix or '(none)'!r}; "
-                f"expected one of {' '.join(sorted(IMAGE_EXTENSIONS))})"
-            )
-        return [path]
-    if os.path.lexists(path):  # a link to nowhere, or a loop: load_image says which, as for a folder's files
-        return [path]
-    pattern = os.fspath(item)
-    if _GLOB_MAGIC.search(pattern):
-        matches = [Path(p) for p in glob.glob(pattern, recursive=True)]
-        images = sorted(
-            (p for p in matches if p.is_file() and _is_image_name(p) and not _is_hidden(p)), key=_natural_key
-        )
-        if not images:
-            raise DataError(f"{pattern}: no image files match this pattern")
-        return images
-    raise DataError(f"{path}: no such file or folder")
-
-
-# --------------------------------------------------------------------------- tensors
-
-
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """RGB image -> float32 tensor (3, H, W) in [-1, 1], the range the generator's tanh produces."""
-    if img.mode != "RGB":
-        raise ValueError(f"to_tensor expects an RGB image, got mode {img.mode!r} (use load_image)")
-    import torch
-
-    array = np.array(img, dtype=np.uint8)  # a writable copy, as torch.from_numpy wants
-    t = torch.from_numpy(array).permute(2, 0, 1).to(torch.float32)
-    return (t / 255.0 - 0.5) / 0.5
-
-
-def to_image(t: torch.Tensor) -> Image.Image:
-    """Tensor (3, H, W) in [-1, 1] -> RGB image; values are clamped and rounded to nearest."""
-    if t.ndim != 3 or t.shape[0] != 3:
-        raise ValueError(f"to_image expects a (3, H, W) tensor, got shape {tuple(t.shape)}")
-    import torch
-
-    t = torch.nan_to_num(t.detach().to("cpu", torch.float32), nan=0.0).clamp(-1.0, 1.0)
-    array = ((t + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
-    return Image.fromarray(array.numpy(), mode="RGB")
-
-
-# --------------------------------------------------------------------------- writing
-
-
 def save_image(img: Image.Image, path: str | os.PathLike[str], *, quality: int = 95) -> None:
     """Write ``img`` atomically: the file at ``path`` is either the old one or the complete new one.
 
@@ -567,3 +427,15 @@ def save_image(img: Image.Image, path: str | os.PathLike[str], *, quality: int =
     buffer = io.BytesIO()
     img.save(buffer, format=fmt, **options)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def __getattr__(name: str):
+    """Names that moved to :mod:`.inputs` and :mod:`.tensors`, still importable from here while the
+    last importers move (no torch import unless a tensor helper is asked for)."""
+    if name in ("FolderScan", "collect_inputs", "resolved", "scan_folder", "split_inputs"):
+        from . import inputs
+        return getattr(inputs, name)
+    if name in ("to_image", "to_tensor"):
+        from . import tensors
+        return getattr(tensors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .images import DEFAULT_MAX_PIXELS, DataError, ImageError, load_image, scan_folder, to_tensor
+from .images import DEFAULT_MAX_PIXELS, DataError, ImageError, load_image
+from .inputs import scan_folder
+from .tensors import to_tensor
 from .transforms import Preprocess
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .images import DEFAULT_MAX_PIXELS, scan_folder
+from .images import DEFAULT_MAX_PIXELS
+from .inputs import scan_folder
 from .transforms import Preprocess
 from .unpaired import UnpairedImages
 

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .images import DEFAULT_MAX_PIXELS, ImageError, load_image, scan_folder, to_tensor
+from .images import DEFAULT_MAX_PIXELS, ImageError, load_image
+from .inputs import scan_folder
+from .tensors import to_tensor
 from .transforms import Preprocess
 
 

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..data.images import DataError, ImageError, load_image, probe_image, scan_folder, to_image, to_tensor
+from ..data.images import DataError, ImageError, load_image, probe_image
+from ..data.inputs import scan_folder
+from ..data.tensors import to_image, to_tensor
 from ..data.paired import load_pair, scan_pairs
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
@@ -87,6 +89,17 @@ def cached_features(files: list[Path], images: list[Image.Image], mode: str, dev
     return feats
 
 
+def model_fields(model: Path) -> dict:
+    """How a result names its model: ``{"model": path}``, or for a Hugging Face Hub snapshot the
+    pinned ``hf://ORG/NAME@<commit>`` and ``"hub"``: repository, revision asked for, commit."""
+    from ..models.hub import provenance
+
+    hub = provenance(model)
+    if hub is None:
+        return {"model": str(model)}
+    return {"model": hub["spec"], "hub": {k: hub[k] for k in ("repo_id", "revision", "commit")}}
+
+
 def quality(feats: np.ndarray, target: np.ndarray, kid_subset: int) -> dict:
     k_mean, k_std = kid(feats, target, subset_size=kid_subset)
     return {"kid_x1000": round(k_mean * 1000, 3), "kid_x1000_std": round(k_std * 1000, 3), "fid": round(fid(feats, target), 3)}
@@ -148,7 +161,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     f_fake = inception_features(fakes, mode=mode, device=dev, progress=progress, desc="features translated")
     t_features = time.perf_counter() - t0
 
-    result = {"model": str(model), "data": str(data), "direction": direction, "generator": slot,
+    result = {**model_fields(model), "data": str(data), "direction": direction, "generator": slot,
               "convention": mode, "n_source": len(originals), "n_target": len(target_images), "max_side": max_side,
               "strength": strength,
               "translated": quality(f_fake, f_target, kid_subset),
@@ -199,7 +212,7 @@ def evaluate_colorization(model: Path, data: Path, mode: str = "clean", device: 
     f_grey = inception_features(greys, mode=mode, device=device, progress=progress, desc="features grey")
     f_fake = inception_features(fakes, mode=mode, device=device, progress=progress, desc="features colourised")
     t_features = time.perf_counter() - t0
-    return {"model": str(model), "data": str(data), "model_type": "colorization", "direction": "AtoB",
+    return {**model_fields(model), "data": str(data), "model_type": "colorization", "direction": "AtoB",
             "generator": "G_A", "convention": mode, "n_source": len(photos), "n_target": len(photos),
             "max_side": max_side, "strength": strength,
             "translated": {**quality(f_fake, f_real, kid_subset), **paired_scores(fakes, photos)},

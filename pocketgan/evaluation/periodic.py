@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from PIL import Image
 
-from ..data.images import load_image, scan_folder
+from ..data.images import load_image
+from ..data.inputs import scan_folder
 from ..directions import DIRECTIONS
 from ..inference.pipeline import TranslationPipeline
 from ..models.modes import eval_mode

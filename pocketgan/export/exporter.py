@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..choices import EXPORT_FORMATS, QUANTIZE_MODES
-from ..data.images import load_image, scan_folder
+from ..data.images import load_image
+from ..data.inputs import scan_folder
 from ..data.synthetic import render_scene
 from ..directions import get_direction
 from ..errors import OptionError, PocketganError
@@ -33,6 +34,7 @@ from ..home import file_digest
 from ..inference.runners import load_runner
 from ..models.pretrained import ModelFolderError, load_generator, read_model_config
 from ..models.zoo import export_dir
+from ..public import public
 from .prepare import prepare
 from .sizes import parse_size, size_label
 
@@ -55,18 +57,6 @@ def calibration_images(folder: str | Path, size, count: int = CALIBRATION_LIMIT)
     h, w = parse_size(size)
     files = scan_folder(folder).files[:count]
     return [np.asarray(load_image(p).resize((w, h)), dtype=np.uint8) for p in files]
-
-
-def _without_paths(training: dict | None) -> dict | None:
-    """A run's training summary for the card, its data folders cut to their names: the card travels
-    with the model file (to phones, to the web app's clients), the folders' locations stay here."""
-    if not isinstance(training, dict) or "data" not in training:
-        return training
-    data = training["data"]
-    def name(d):
-        return Path(d).name if isinstance(d, str) else d
-    names = [name(d) for d in data] if isinstance(data, (list, tuple)) else name(data)
-    return {**training, "data": names}
 
 
 def check_image(size: tuple[int, int]) -> np.ndarray:
@@ -194,13 +184,6 @@ def export_model(model: str | Path, fmt: str, size=256, quantize: str | None = N
     return path, card
 
 
-def _name_of(value) -> str | None:
-    """A location cut to its last part (a URL is public and kept whole): cards name no paths of this machine."""
-    if not isinstance(value, str):
-        return value
-    return value if "://" in value else Path(value).name
-
-
 def describe_model(model: Path, config: dict, direction: str, slot: str) -> dict:
     """What the card and the TFLite metadata say about the model the file came from: its name,
     description, author, licence, version, data, training and scores (those of this direction
@@ -209,11 +192,14 @@ def describe_model(model: Path, config: dict, direction: str, slot: str) -> dict
     from .. import __version__
     from ..models.zoo import bundled_name
 
+    from ..models.hub import provenance
+
     bundled = bundled_name(model)
+    hub = provenance(model)  # a Hub snapshot: named by its repository, sourced as hf://ORG/NAME@<commit>
     published = config.get("published") if isinstance(config.get("published"), dict) else None
     card = config.get("model_card") if isinstance(config.get("model_card"), dict) else {}
-    training = _without_paths(config.get("training"))
-    name = bundled or (published or {}).get("name") or model.resolve().name
+    training = public(config.get("training"))
+    name = bundled or (hub or {}).get("repo_id") or (published or {}).get("name") or model.resolve().name
     license_ = config.get("license") or card.get("license")
     if license_ is None and bundled:
         license_ = "BSD-3-Clause (pocketgan's licence; the weights ship inside the package)"
@@ -229,7 +215,9 @@ def describe_model(model: Path, config: dict, direction: str, slot: str) -> dict
             "version": str(config.get("version") or f"pocketgan {config.get('pocketgan_version', __version__)}"),
             "data": data, "training": training, "scores": _scores(model, card, direction),
             "direction": direction, "slot": slot,
-            "published": {k: _name_of(v) for k, v in published.items()} if published else None}
+            "published": public(published) if published else None,
+            "hub": {k: hub[k] for k in ("repo_id", "revision", "commit")} if hub else None,
+            "source": hub["spec"] if hub else name}
 
 
 def _scores(model: Path, card: dict, direction: str) -> dict | None:
@@ -249,7 +237,7 @@ def _scores(model: Path, card: dict, direction: str) -> dict | None:
         return None
     keep = ("test_images", "translated", "do_nothing", "n_source", "n_target", "convention", "data")
     mine = {k: v for k, v in scores.items() if str(k).split("/")[0] == direction and isinstance(v, dict)}
-    return {k: {f: _name_of(v[f]) for f in keep if f in v} for k, v in mine.items()} or None
+    return {k: {f: public(v[f], f) for f in keep if f in v} for k, v in mine.items()} or None
 
 
 def tflite_metadata_info(about: dict) -> dict:
@@ -290,11 +278,14 @@ def model_card(path: Path, fmt: str, quantize: str | None, size: tuple[int, int]
                                "time is not supported")},
             "output": {"name": OUTPUT, "shape": shape if dynamic else [1, h, w, 3], **image, "note": "same size as the input"},
             "signature": _signature(fmt, shape, SIGNATURE, INPUT, OUTPUT),
-            "direction": about["direction"], "generator": config["generators"][slot], "source": about["name"],
+            "direction": about["direction"], "generator": config["generators"][slot],
+            "source": about.get("source") or about["name"],
             "model": {k: about[k] for k in ("name", "description", "author", "license", "version", "data", "scores")},
             "training": about["training"], "parity_vs_pytorch": check}
     if about.get("published"):
         card["model"]["published"] = about["published"]
+    if about.get("hub"):
+        card["model"]["hub"] = about["hub"]
     if fmt == "onnx":
         card.update(opset=OPSET, input_name=INPUT, output_name=OUTPUT)
     else:

@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..directions import get_direction
 from ..errors import MissingDependency, OptionError, PocketganError, first_line
+from ..models.config import predicts_change
 
 ENGINES = ("onnx", "torch")
 CPU_DEVICES = ("auto", "cpu")
@@ -86,7 +87,7 @@ def _onnx_pipeline(model: str | None, direction: str, max_side: int | None, stre
         return None  # the torch path says what is wrong with the folder
     try:
         export, card = onnx_cache.translation_export(path, get_direction(direction).name, spec)
-        residual = onnx_cache.is_residual(spec)
+        residual = predicts_change(spec)
         graph = onnx_cache.change_graph(export, card, residual=residual)
     except (MissingDependency, onnx_cache.ChangeGraphError) as e:
         note(f"{first_line(e)}; translating with PyTorch (--engine torch)")

@@ -24,7 +24,8 @@ rounds twice (off by up to 3/255 once upscaled).
 
 Several lookups copy :mod:`pocketgan.models.zoo`'s (bundled folder, default model, export folder,
 name resolution): importing anything under ``pocketgan.models`` imports torch. A test checks both
-agree.
+agree. Hub models (``hf://ORG/NAME[@REVISION]``) are resolved by :mod:`pocketgan.models.hub`, which is
+torch-free, so a Hub model whose export is cached is translated without PyTorch too.
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..models import hub
 from ..directions import get_direction
 from ..errors import PocketganError, first_line
 from ..fileio import atomic_write_json, read_json
 from ..home import file_digest, pocketgan_home
+from ..models.config import predicts_change
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of the stride
 CONFIG_NAME = "config.json"  # = models.pretrained.CONFIG_NAME
@@ -96,8 +99,9 @@ def bundled_name(model: str | Path) -> str | None:
 
 
 def export_dir(model: Path) -> Path:
-    """``MODEL/export/``, or ``<model home>/exports/NAME`` for a bundled model (as models.zoo.export_dir)."""
-    name = bundled_name(model)
+    """``MODEL/export/``, or ``<model home>/exports/NAME`` for a bundled model and
+    ``<model home>/exports/hf/ORG/NAME/<commit>`` for a Hub snapshot (as models.zoo.export_dir)."""
+    name = bundled_name(model) or hub.home_folder(model)
     return pocketgan_home() / "exports" / name if name else Path(model).resolve() / "export"
 
 
@@ -111,8 +115,11 @@ def _models_under(root: Path) -> dict[str, Path]:
 def quick_resolve(spec: str | None) -> Path | None:
     """What :func:`pocketgan.models.zoo.resolve_model` returns for ``spec`` in its plain cases,
     without importing torch: None (the bundled default), an existing model folder or .onnx/.tflite
-    file, a bundled or imported name with no path of that name here. None for every other case
+    file, a bundled or imported name with no path of that name here, a Hub model's snapshot
+    (:func:`pocketgan.models.hub.resolve`, with its own one-line errors). None for every other case
     (warnings, errors): the caller asks resolve_model then."""
+    if hub.is_hub_spec(spec):
+        return hub.resolve(spec)
     if spec is None:
         folder = BUNDLED_DIR / DEFAULT_MODEL
         return folder if (folder / CONFIG_NAME).is_file() else None
@@ -209,7 +216,7 @@ def change_graph(export: Path, card: dict, out_dir: Path | None = None, residual
     if not _writable_dir(path.parent):
         path = Path(tempfile.mkdtemp(prefix="pocketgan-translate-")) / path.name
     if residual is None:
-        residual = is_residual(card.get("generator") or {})
+        residual = predicts_change(card.get("generator") or {})
     derive_change_graph(export, path, residual)
     atomic_write_json(path.with_name(path.name + ".json"), {
         "file": path.name, "format": CHANGE_FORMAT, "sha256": file_digest(path), "derived_from": export.name,
@@ -218,11 +225,6 @@ def change_graph(export: Path, card: dict, out_dir: Path | None = None, residual
                 "x + delta for a residual generator, else its output) as a second output; made by pocketgan "
                 "translate for strength and full-resolution results"})
     return path
-
-
-def is_residual(spec: dict) -> bool:
-    """A generator spec whose strength scales its predicted change (TranslationPipeline.scales_change)."""
-    return spec.get("residual") is True and str(spec.get("name", "")).startswith("mobile_")
 
 
 def _valid_change_graph(path: Path, card: dict) -> bool:

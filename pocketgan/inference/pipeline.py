@@ -31,10 +31,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from ..data.images import to_image, to_tensor
+from ..data.tensors import to_image, to_tensor
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
-from ..models.mobile import MobileResnetGenerator
+from ..models.config import predicts_change
 from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
 from .fullres import apply_change
@@ -113,7 +113,7 @@ class TranslationPipeline:
     def scales_change(self) -> bool:
         """True when strength scales the generator's predicted change (a residual mobile generator),
         False when it blends the output with the input."""
-        return isinstance(self.generator, MobileResnetGenerator) and self.generator.residual
+        return predicts_change(getattr(self.generator, "config", {}))
 
     def _strength(self, strength: float | None) -> float:
         return self.strength if strength is None else check_strength(strength)

@@ -13,7 +13,6 @@ a folder) are translated into videos of the same kind, one after the other after
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import sys
 import tempfile
@@ -22,18 +21,16 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from ..data.images import (IMAGE_EXTENSIONS, DataError, ImageError, _list_folder, _natural_key, collect_inputs,
-                           load_image, resolved, save_image)
+from ..data.images import ImageError, load_image, save_image
+from ..data.inputs import collect_inputs, resolved, split_inputs
 from ..errors import OptionError, PocketganError
-from ..fileio import name_max
-from .videofiles import VideoError, is_video
+from ..fileio import name_max, write_advice
+from .videofiles import VideoError
 
 if TYPE_CHECKING:  # torch: imported only when the torch engine translates (see engines.py)
     from .onnx_pipeline import OnnxTranslationPipeline
     from .pipeline import TranslationPipeline
 
-NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 # an output the file system refuses for its own name: the next output may be fine (EINVAL: a name
 # Windows or a FAT/SMB file system does not allow; EILSEQ: bytes a UTF-8-only file system rejects)
 NAME_REFUSED = (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.EISDIR)
@@ -49,14 +46,6 @@ def name_refused(err: OSError) -> bool:
 class OutputError(PocketganError):
     """The output folder cannot be written (full disk, read-only, a file in the way); one line that
     says what was written before."""
-
-
-def _advice(err: OSError) -> str:
-    if err.errno in NO_SPACE:
-        return "; free some space and run the command again"
-    if err.errno in NOT_WRITABLE:
-        return "; choose a folder you can write with --out"
-    return ""
 
 
 def refused_name(err: OSError, path: Path) -> str:
@@ -82,7 +71,7 @@ def prepare_output_folder(out_dir: Path) -> None:
     except FileExistsError:  # a file where a parent folder should be
         raise OptionError(f"--out {out_dir}: cannot create the folder (part of the path is a file)") from None
     except OSError as e:
-        raise OutputError(f"--out {out_dir}: cannot write there ({e.strerror or e}){_advice(e)}") from None
+        raise OutputError(f"--out {out_dir}: cannot write there ({e.strerror or e}){write_advice(e)}") from None
 
 
 def output_paths(inputs: list[Path], out_dir: Path, fmt: str | None, taken: set[Path] | None = None,
@@ -104,52 +93,6 @@ def output_paths(inputs: list[Path], out_dir: Path, fmt: str | None, taken: set[
         taken.add(candidate)
         result.append(candidate)
     return result
-
-
-_GLOB_MAGIC = ("*", "?", "[")
-
-
-def split_inputs(inputs: list[str | os.PathLike[str]]) -> tuple[list[str], list[Path]]:
-    """(image inputs for :func:`collect_inputs`, video files): a path with a video suffix is a video;
-    a glob pattern or a folder gives its videos too (naturally sorted; a folder's or pattern's images
-    stay with the images). Raises DataError when an input yields neither."""
-    images: list[str] = []
-    videos: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            listed = _list_folder(path, recursive=False)
-            found = [p for p in listed if is_video(p)]
-            has_images = any(p.suffix.lower() in IMAGE_EXTENSIONS for p in listed)
-            if has_images or not found:
-                images.append(os.fspath(item))
-            videos += found
-        elif os.path.lexists(path):
-            if is_video(path):
-                videos.append(path)
-            else:
-                images.append(os.fspath(item))
-        elif any(c in os.fspath(item) for c in _GLOB_MAGIC):
-            matches = [Path(m) for m in glob.glob(os.fspath(item), recursive=True)]
-            found = sorted((m for m in matches if m.is_file() and is_video(m) and not m.name.startswith(".")),
-                           key=_natural_key)
-            has_images = any(m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS for m in matches)
-            if not found and not has_images:
-                raise DataError(f"{item}: no image or video files match this pattern")
-            if has_images:
-                images.append(os.fspath(item))
-            videos += found
-        elif is_video(path):
-            raise DataError(f"{path}: no such file or folder")
-        else:
-            images.append(os.fspath(item))
-    seen: set[Path] = set()
-    unique = []
-    for v in videos:
-        if resolved(v) not in seen:
-            seen.add(resolved(v))
-            unique.append(v)
-    return images, unique
 
 
 def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs: list[str], out_dir: str | Path, fmt: str = "png",
@@ -197,7 +140,7 @@ def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs:
                 except OSError as e:  # save_image writes atomically: no partial file is left behind
                     if not name_refused(e):
                         raise OutputError(f"{dst}: cannot write ({e.strerror or e}); {len(written)} of {len(files)} "
-                                          f"images were written to {out_dir} before that{_advice(e)}") from None
+                                          f"images were written to {out_dir} before that{write_advice(e)}") from None
                     unwritten.append(f"{dst}: not written: {refused_name(e, dst)}")
                     tqdm.write(f"skipped {unwritten[-1]}", file=sys.stderr)
                 else:

@@ -34,7 +34,8 @@ from PIL import Image
 
 from ..errors import MissingDependency, PocketganError, first_line
 from .pipeline import TranslationPipeline
-from .videofiles import VIDEO_EXTENSIONS, VideoError, is_video  # noqa: F401  (defined there, torch-free)
+from ..data.inputs import VIDEO_EXTENSIONS, is_video  # noqa: F401  (the one rule; importable here)
+from .videofiles import VideoError  # noqa: F401  (defined there, torch-free)
 INSTALL_HINT = "pip install 'pocketgan[video]'"
 
 # suffix -> (FFmpeg muxer, video encoder, audio codecs the muxer takes as they are (None: any), audio encoder)

@@ -1,19 +1,9 @@
-"""Which inputs are videos, and the error a bad one raises: torch-free, so `pocketgan translate`
-can sort its inputs (and name a bad video) without importing the video machinery, which needs
-PyTorch and PyAV (:mod:`pocketgan.inference.video`)."""
+"""The error a bad video raises: torch-free, so `pocketgan translate` can name a bad video without
+importing the video machinery, which needs PyTorch and PyAV (:mod:`pocketgan.inference.video`).
+Which inputs are videos is :mod:`pocketgan.data.inputs`' rule (``is_video``)."""
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from ..errors import PocketganError
 
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi"})
-
-
 class VideoError(PocketganError):
     """A video that cannot be read or written; one line naming the file."""
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS

@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch.nn as nn
 
+from ..choices import GENERATORS
 from ..errors import OptionError
 from .layers import init_weights
 
@@ -17,7 +18,16 @@ _GENERATORS: dict[str, Callable[..., nn.Module]] = {}
 _DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
 
 
+def _architectures() -> None:
+    """Import the modules that register the architectures (a no-op after the first call): every
+    lookup below sees all of them, whichever module was imported first."""
+    from . import cut_resnet, discriminators, lab, mobile, resnet, unet  # noqa: F401
+
+
 def register_generator(name: str) -> Callable:
+    if name not in GENERATORS:  # config.json is checked against that list without importing torch
+        raise ValueError(f"generator {name!r} is not listed in pocketgan.choices.GENERATORS; add it there")
+
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _GENERATORS:
             raise ValueError(f"generator {name!r} is already registered")
@@ -36,14 +46,17 @@ def register_discriminator(name: str) -> Callable:
 
 
 def list_generators() -> list[str]:
+    _architectures()
     return sorted(_GENERATORS)
 
 
 def list_discriminators() -> list[str]:
+    _architectures()
     return sorted(_DISCRIMINATORS)
 
 
 def _create(table: dict, kind: str, name: str, init_type: str, init_gain: float, kwargs: dict) -> nn.Module:
+    _architectures()
     if name not in table:
         raise OptionError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(table))}")
     net = table[name](**kwargs)

@@ -32,7 +32,7 @@ from ..data.transforms import Preprocess
 from ..data.unpaired import DistributedEpochSampler, EpochSampler, UnpairedImages
 from ..devices import resolve_device
 from ..errors import first_line
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, write_advice
 from ..models.pretrained import ModelFolderError, save_pretrained
 from . import augment, distributed, state, warm_start
 from .callbacks import Callback, CallbackList, default_callbacks
@@ -269,9 +269,10 @@ class Trainer:
         except OSError as e:
             last = (f"the last checkpoint (step {self._saved_step}) is intact" if self._saved_step is not None
                     else "no checkpoint was written yet")
-            raise TrainingError(f"{self.run_dir}: could not write {what} ({e.strerror or e}); {last}: free space "
-                                f"(or fix the folder's permissions), then `pocketgan train --resume {self.run_dir}`"
-                                ) from None
+            resume = f"`pocketgan train --resume {self.run_dir}`"
+            advice = write_advice(e, then=resume, elsewhere=f"fix the folder's permissions, then {resume}")
+            raise TrainingError(f"{self.run_dir}: could not write {what} ({e.strerror or e}); {last}"
+                                f"{advice or f'; fix the cause, then {resume}'}") from None
 
     def save(self) -> None:
         """Checkpoint (all ranks take part; rank 0 writes) and refresh the model folder."""

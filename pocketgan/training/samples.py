@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..data.images import ImageError, load_image, save_image, scan_folder, to_image, to_tensor
+from ..data.images import ImageError, load_image, save_image
+from ..data.inputs import scan_folder
+from ..data.tensors import to_image, to_tensor
 from ..data.transforms import Preprocess
 
 

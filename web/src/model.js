@@ -70,11 +70,10 @@ export async function prepareDirection(direction) {
   }
 }
 
-/** True when the model of `direction` predicts a change to the photo (a residual mobile generator,
- *  as /api/model's generators say): its change is applied to the full-size photo. */
-export function isResidual(direction) {
-  const g = state.card?.generators?.[direction === "BtoA" ? "G_B" : "G_A"];
-  return Boolean(g && g.residual && /^mobile_resnet/.test(g.name || ""));
+/** True when the model of `direction` predicts a change to the photo, as /api/model says (the
+ *  server's one rule, models/config.py predicts_change): its change is applied to the full-size photo. */
+export function predictsChange(direction) {
+  return state.card?.predicts_change?.[direction] === true;
 }
 
 /** The model in words, for the details panel. */

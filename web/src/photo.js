@@ -9,7 +9,7 @@
 
 import { Cancelled } from "./engine.js";
 import { blendRgba, fitSize, isHeif, sizeText } from "./imaging.js";
-import { isResidual } from "./model.js";
+import { predictsChange } from "./model.js";
 import { isCurrent, nextGeneration, state } from "./state.js";
 import { errorText, setStatus, strength, ui } from "./ui.js";
 
@@ -216,7 +216,7 @@ export async function handlePhoto(blob, name) {
   const working = size.scaled ? new OffscreenCanvas(size.width, size.height) : ui.before;
   const before = drawInput(source, size.width, size.height, working);
   if (!size.scaled) source.close();
-  const residual = isResidual(direction);
+  const residual = predictsChange(direction);
   showProgress(`Translating ${sizeText(size.width, size.height)}`, size.width * size.height);
   try {
     let out;

@@ -117,6 +117,6 @@ export async function loadTranslator(url, modelCache, threads = 0, backend = "wa
     return t;
   } catch (e) {
     errors.push(`WebAssembly: ${e.message || e}`);
-    throw new Error(errors.join("; "));
+    throw new Error(errors.join("; "), { cause: e }); // the message names both failures; only it reaches the page
   }
 }
