@@ -1,11 +1,15 @@
 """Latency of resnet_9blocks vs the mobile generators at 256x256 on this CPU, per runtime.
 
-For each generator: params, GMACs, exported file size, and median ms per image (batch 1) in
-PyTorch eager (fp32), ONNX Runtime (fp32, fp16, int8) and LiteRT (fp32, fp16, int8; only when
-litert-torch / ai-edge-litert are installed), with the speed-up over resnet_9blocks in PyTorch
-eager measured in the same run. Weights are random (latency does not depend on their values;
-int8 is calibrated on toy scenes). Every runtime gets the same ``--threads`` (torch.set_num_threads,
-ONNX Runtime's intra_op_num_threads, the LiteRT Interpreter's num_threads), printed in the header.
+For each generator: params, GMACs, and for PyTorch eager (fp32), ONNX Runtime (fp32, fp16, int8)
+and LiteRT (fp32, fp16, int8; when litert-torch / ai-edge-litert are installed): file size, median
+ms per image (batch 1), PSNR against PyTorch fp32, and the speed-up over the first generator in
+PyTorch eager, measured in the same run. The measuring is `pocketgan benchmark`'s
+(:func:`pocketgan.evaluation.benchmark.run_benchmark`, on a random-weight model folder per
+generator): every runtime on the same ``--threads`` (torch.set_num_threads, ONNX Runtime's
+intra_op_num_threads, the LiteRT Interpreter's num_threads), printed in the header; int8 is
+calibrated on toy scenes. Weights are random (latency does not depend on their values), so the
+PSNR column checks the conversion, not a trained model; `pocketgan benchmark --model M` measures a
+real model (docs/benchmark.md).
 
     python benchmarks/mobile_latency.py [--size 256] [--runs 20] [--threads 2] [--skip-litert] [--generators ...]
 """
@@ -13,38 +17,31 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from pocketgan.data.synthetic import render_scene
-from pocketgan.export.prepare import prepare
+from pocketgan.evaluation import benchmark
 from pocketgan.models import create_generator
+from pocketgan.models.pretrained import save_pretrained
 from pocketgan.models.profile import count_macs, count_parameters
 
 GENERATORS = [("resnet_9blocks", {}), ("mobile_resnet_9blocks", {"ngf": 16}), ("mobile_resnet_9blocks", {"ngf": 24}),
               ("mobile_resnet_6blocks", {"ngf": 16})]
+RUNTIME = {"pytorch": "pytorch eager", "onnx": "onnxruntime", "tflite": "litert"}
 
 
 def median_ms(fn, runs: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    """Median ms of ``runs`` calls of ``fn`` after ``warmup`` (benchmarks/web_ceiling.py uses it too)."""
+    return benchmark.median_ms(fn, runs, warmup)[0]
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2,
                    help="threads for every runtime: PyTorch, ONNX Runtime and LiteRT (default: 2)")
     p.add_argument("--skip-litert", action="store_true")
@@ -62,24 +59,15 @@ def main() -> int:
             generators.append((name, {"ngf": int(ngf)} if ngf else {}))
     if args.threads < 1:
         p.error("--threads must be at least 1")
-    torch.set_num_threads(args.threads)
-    from pocketgan.errors import MissingDependency
-    from pocketgan.export.onnx import export_onnx
-    from pocketgan.inference.runners import LiteRTRunner, OnnxRunner
-    litert = None
-    if not args.skip_litert:
-        try:
-            from pocketgan.export import litert
-            litert.require_litert()
-        except MissingDependency:
-            litert = None
+    if args.size < 4 or args.size % 4:
+        p.error("--size must be a positive multiple of 4")
+    formats = ["onnx"] if args.skip_litert else ["onnx", "tflite"]
     s = args.size
-    image = np.asarray(render_scene(1, s, "A"), dtype=np.uint8)[None]
-    calib = [np.asarray(render_scene(i, s, "A"), dtype=np.uint8) for i in range(16)]
-    print(f"# mobile_latency  size {s}x{s}  batch 1  torch {torch.__version__}  threads {args.threads} "
-          f"(torch {torch.get_num_threads()}, onnxruntime {args.threads}, litert {args.threads if litert else '-'})  "
+    print(f"# mobile_latency  size {s}x{s}  batch 1  torch {torch.__version__}  threads {args.threads} for every runtime "
+          f"(torch.set_num_threads, onnxruntime intra_op_num_threads, litert num_threads)  "
           f"load {os.getloadavg()[0]:.2f}  cpus {os.cpu_count()}")
-    print(f"{'generator':28} {'params':>9} {'GMACs':>7} {'runtime':>16} {'MB':>6} {'ms':>8} {'vs ref eager':>12}")
+    print(f"{'generator':28} {'params':>9} {'GMACs':>7} {'runtime':>18} {'MB':>6} {'ms':>8} {'PSNR dB':>8} "
+          f"{'vs ref eager':>12}")
     ref_ms = None
     with tempfile.TemporaryDirectory() as tmp:
         for name, kw in generators:
@@ -87,29 +75,19 @@ def main() -> int:
             g = create_generator(name, **kw).eval()
             label = name + (f"(ngf={kw['ngf']})" if kw else "")
             params, gmacs = count_parameters(g), count_macs(g, (1, 3, s, s)) / 1e9
-            net = prepare(g)
-            x = torch.from_numpy(image.copy())
-            with torch.inference_mode():
-                eager = median_ms(lambda: net(x), args.runs)
-            ref_ms = ref_ms or eager
-            rows = [("pytorch eager", None, eager)]
-            for q in (None, "fp16", "int8"):
-                path = Path(tmp) / f"{label}_{q}.onnx"
-                export_onnx(g, path, s, q, calib)
-                runner = OnnxRunner(path, threads=args.threads)
-                rows.append((f"onnxruntime {q or 'fp32'}", path.stat().st_size / 1e6, median_ms(lambda: runner(image), args.runs)))
-            if litert is not None:
-                for q in (None, "fp16", "int8"):
-                    path = Path(tmp) / f"{label}_{q}.tflite"
-                    try:
-                        litert.export_litert(g, path, s, q, calib if q == "int8" else None)
-                        runner = LiteRTRunner(path, num_threads=args.threads)
-                        rows.append((f"litert {q or 'fp32'}", path.stat().st_size / 1e6, median_ms(lambda: runner(image), args.runs)))
-                    except Exception as e:  # report, keep measuring the rest
-                        rows.append((f"litert {q or 'fp32'}: {type(e).__name__}", None, float("nan")))
-            for runtime, mb, ms in rows:
-                mb_s = f"{mb:6.2f}" if mb is not None else f"{'':6}"
-                print(f"{label:28} {params:>9,} {gmacs:>7.2f} {runtime:>16} {mb_s} {ms:>8.1f} {ref_ms / ms:>11.1f}x")
+            folder = save_pretrained(Path(tmp) / label, {"G_A": g})
+            result = benchmark.run_benchmark(folder, formats, ["fp32", "fp16", "int8"], size=s, threads=args.threads,
+                                             runs=args.runs, warmup=args.warmup)
+            ref_ms = ref_ms or result.baseline.latency_ms
+            for row in result.rows:
+                runtime = f"{RUNTIME[row.format]} {row.precision}"
+                if not row.ok:
+                    print(f"{label:28} {params:>9,} {gmacs:>7.2f} {runtime:>18}  {row.status}")
+                    continue
+                psnr = "ref" if row.psnr_db is None else f"{row.psnr_db:.1f}"
+                mb = f"{row.file_mb:6.2f}" if row.file_mb is not None else f"{'':6}"
+                print(f"{label:28} {params:>9,} {gmacs:>7.2f} {runtime:>18} {mb} {row.latency_ms:>8.1f} {psnr:>8} "
+                      f"{ref_ms / row.latency_ms:>11.1f}x")
     return 0
 
 

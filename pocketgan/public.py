@@ -15,6 +15,7 @@ import re
 PATH_KEYS = frozenset({"data", "a", "b", "teacher", "source", "path", "run_dir", "runs_dir", "dataroot", "calibration",
                        "file", "folder", "out", "resume", "checkpoint"})
 _ABSOLUTE = re.compile(r"""(?<![\w.:/~])(?:~|[A-Za-z]:)?[\\/](?:[^\s'"\\/,;()\[\]]+[\\/])*([^\s'"\\/,;()\[\]]*)""")
+_FRACTION = re.compile(r"[\\/][\d.]+")
 _STARTS_AS_PATH = re.compile(r"\s*(?:~|[A-Za-z]:)?[\\/]")  # /x, ~/x, C:\x: a whole value that is a path
 
 
@@ -28,7 +29,13 @@ def last_component(value: str) -> str:
 def scrub_paths(text: str) -> str:
     """``text`` with every absolute path in it (``/home/x/runs/a``, ``C:\\x\\y``, ``~/m``) cut to its
     last component."""
-    return _ABSOLUTE.sub(lambda m: m.group(1) or "/", text)
+    return _ABSOLUTE.sub(_last_part, text)
+
+
+def _last_part(match: re.Match) -> str:
+    if _FRACTION.fullmatch(match.group(0)):  # "7.2 /255", "1 / 2": a denominator, not a path
+        return match.group(0)
+    return match.group(1) or "/"
 
 
 def public(value, key: str | None = None):

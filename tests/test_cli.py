@@ -11,7 +11,8 @@ import pocketgan.cli as cli
 from pocketgan.cli import main
 from pocketgan.errors import PocketganError
 
-HEAVY = ("torch", "numpy", "PIL", "onnx", "onnxruntime", "fastapi", "uvicorn", "matplotlib", "safetensors", "scipy")
+HEAVY = ("torch", "numpy", "PIL", "onnx", "onnxruntime", "fastapi", "uvicorn", "matplotlib", "safetensors", "scipy",
+         "huggingface_hub")
 
 # one command line per subcommand (and data tool): parsed in a fresh interpreter, nothing heavy may load
 ARGVS = [
@@ -22,9 +23,12 @@ ARGVS = [
     ["export", "--model", "m", "--format", "onnx", "--quantize", "fp16", "--size", "128"],
     ["info", "m", "--size", "64", "--json"],
     ["import", "x.pth", "--out", "o", "--as", "G_B", "--ngf", "8", "--norm", "batch"],
+    ["push", "runs/x", "me/model", "--private", "--revision", "dev", "--license", "mit", "--dry-run", "--out", "o"],
     ["models", "--published", "--json"],
     ["evaluate", "--model", "m", "--data", "d", "--direction", "both", "--convention", "pytorch-fid",
      "--max-images", "4", "--kid-subset", "2"],
+    ["benchmark", "--model", "m", "--formats", "onnx,tflite", "--quantize", "fp32,int8", "--size", "64", "--threads", "1",
+     "--data", "d", "--limit", "4", "--json", "b.json", "--plot", "b.png"],
     ["report", "runs/x", "--images", "p"],
     ["serve", "--model", "m", "--port", "8080", "--workers", "1", "--max-upload-mb", "2.5"],
     ["data", "pair", "a", "b", "--out", "o", "--format", "jpg"],

@@ -436,6 +436,7 @@ def test_no_server_path_leaves_the_server(app, model, monkeypatch):
 def test_scrub_paths_and_public_cards():
     assert scrub_paths("failed: /home/u/runs/x/G_A.onnx (C:\\Users\\u\\m.onnx)") == "failed: G_A.onnx (m.onnx)"
     assert scrub_paths("trainA/trainB, 1/255, see https://example.org/a/b") == "trainA/trainB, 1/255, see https://example.org/a/b"
+    assert scrub_paths("mean change 7.2 /255 at / 2, not /srv/m/x.onnx") == "mean change 7.2 /255 at / 2, not x.onnx"
     card = public({"training": {"data": ["/d/trainA", "/d/trainB"]}, "distilled_from": {"teacher": "/r/teacher"},
                    "source": {"G_A": "http://host/x.pth"}})
     assert card == {"training": {"data": ["trainA", "trainB"]}, "distilled_from": {"teacher": "teacher"},

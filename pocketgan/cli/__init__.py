@@ -1,5 +1,5 @@
-"""`pocketgan` command line: train, distill, translate, export, info, import, models, evaluate, report,
-serve, data, demo.
+"""`pocketgan` command line: train, distill, translate, export, info, import, push, models, evaluate,
+benchmark, report, serve, data, demo.
 
 Each command's parser lives beside its handler, one module per command (or close group): a module
 has ``add_parser(subparsers)`` and ``run(args) -> int``. Building the parser and parsing import
@@ -20,10 +20,11 @@ import warnings
 
 from .. import __version__
 from ..errors import PocketganError, first_line
-from . import data, demo, evaluate, export, import_, info, models, report, serve, train, translate
+from . import benchmark, data, demo, evaluate, export, import_, info, models, push, report, serve, train, translate
 
 # in the order `pocketgan --help` lists them
-COMMAND_MODULES = (train, translate, export, info, import_, models, evaluate, report, serve, data, demo)
+COMMAND_MODULES = (train, translate, export, info, import_, push, models, evaluate, benchmark, report, serve, data,
+                   demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

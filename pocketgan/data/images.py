@@ -427,15 +427,3 @@ def save_image(img: Image.Image, path: str | os.PathLike[str], *, quality: int =
     buffer = io.BytesIO()
     img.save(buffer, format=fmt, **options)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def __getattr__(name: str):
-    """Names that moved to :mod:`.inputs` and :mod:`.tensors`, still importable from here while the
-    last importers move (no torch import unless a tensor helper is asked for)."""
-    if name in ("FolderScan", "collect_inputs", "resolved", "scan_folder", "split_inputs"):
-        from . import inputs
-        return getattr(inputs, name)
-    if name in ("to_image", "to_tensor"):
-        from . import tensors
-        return getattr(tensors, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ horizontal flip).  Two deliberate differences:
 - the ``crop`` mode upscales images smaller than the crop instead of
   crashing, and ``none`` never rounds a side down to zero.
 
-Input and output are PIL images; tensor conversion lives in ``images.to_tensor``.
+Input and output are PIL images; tensor conversion lives in ``tensors.to_tensor``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The model zoo: models by name instead of by path.
 
-Three kinds of names, looked up after an existing model path (see :func:`resolve_model`):
+Three kinds of names, looked up after an existing model path (see :func:`resolve_model`), and
+models on the Hugging Face Hub, ``hf://ORG/NAME[@REVISION]`` (:mod:`.hub`: fetched into the
+library's cache, usable offline from there, shared with `pocketgan push`):
   * bundled  - small models shipped inside the package (``pocketgan/pretrained/NAME/``), usable with
                no download: ``pocketgan translate photo.jpg`` uses ``summer2winter``;
   * imported - published CycleGAN/pix2pix checkpoints fetched with ``pocketgan import --published
@@ -22,7 +24,10 @@ Where commands write for a model: a command given a model *name* never writes ne
 imported model in the model home): ``MODEL/export/``, ``MODEL/eval.json``. A bundled model lives
 inside the installed package (possibly read-only, or a source checkout), so its exports go to
 ``<model home>/exports/NAME/`` (:func:`export_dir`) and its evaluations to
-``<model home>/evaluations/NAME/eval.json`` (:func:`evaluation_file`).
+``<model home>/evaluations/NAME/eval.json`` (:func:`evaluation_file`). A Hub model is treated the
+same way (its snapshot lives in the library's cache, which is not the user's folder either), one
+place per commit so that files made from different weights never mix:
+``<model home>/exports/hf/ORG/NAME/<commit>/`` and ``<model home>/evaluations/hf/ORG/NAME/<commit>/eval.json``.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import hub
 from ..fileio import atomic_write_json
 from ..home import pocketgan_home
 from ..directions import DIRECTIONS
@@ -107,17 +113,19 @@ def bundled_name(model: str | Path) -> str | None:
 
 def export_dir(model: Path) -> Path:
     """Where exports of ``model`` go by default: ``MODEL/export/``, except for a bundled model,
-    whose exports go to the model home (the package folder may be read-only, or a source checkout)."""
-    name = bundled_name(model)
+    whose exports go to the model home (the package folder may be read-only, or a source checkout),
+    and a Hub snapshot, whose exports go there under ``hf/ORG/NAME/<commit>``."""
+    name = bundled_name(model) or hub.home_folder(model)
     return pocketgan_home() / "exports" / name if name else Path(model).resolve() / "export"
 
 
 def evaluation_file(model: Path) -> Path:
     """Where `pocketgan evaluate` writes by default: ``MODEL/eval.json`` for the user's own model
     (or ``eval.json`` beside an exported file), ``<model home>/evaluations/NAME/eval.json`` for a
-    bundled one. ``model`` is a resolved model (:func:`resolve_model`), never a bare name."""
+    bundled one, ``<model home>/evaluations/hf/ORG/NAME/<commit>/eval.json`` for a Hub snapshot.
+    ``model`` is a resolved model (:func:`resolve_model`), never a bare name."""
     model = Path(model)
-    name = bundled_name(model)
+    name = bundled_name(model) or hub.home_folder(model)
     if name:
         return pocketgan_home() / "evaluations" / name / "eval.json"
     return (model.parent if model.suffix.lower() in EXPORTED_SUFFIXES else model) / "eval.json"
@@ -145,12 +153,16 @@ def resolve_model(spec: str | Path | None) -> Path:
       4. an exported-file suffix or an absolute path is returned as given (the loader's error names
          the missing file); a published name not imported yet, or an unknown name, is a one-line
          :class:`ModelFolderError` saying what to do / what exists.
+    Before all of these, ``hf://ORG/NAME[@REVISION]`` is a model on the Hugging Face Hub: its
+    snapshot folder in the library's cache (:func:`.hub.resolve`; one-line errors).
     """
     if spec is None:  # no name was typed: the bundled default, whatever folders are around
         spec = DEFAULT_MODEL
         if spec in bundled_models():
             return bundled_models()[spec]
     spec = str(spec)
+    if hub.is_hub_spec(spec):
+        return hub.resolve(spec)
     path = Path(spec)
     if is_model_path(path):
         return path

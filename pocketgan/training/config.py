@@ -86,8 +86,9 @@ class TrainConfig:
                                 "of the last step's weights; 0 = off", "optimisation")
     init_from: str | None = opt(None, "start from trained weights instead of random ones (a second schedule, or "
                                       "fine-tuning): a run folder (its last checkpoint: generators and "
-                                      "discriminators) or a model folder or name (generators; discriminators start "
-                                      "fresh). Optimizers, LR schedule and step count start anew; the architecture "
+                                      "discriminators) or a model folder, model name or hf://ORG/NAME[@REVISION] "
+                                      "(generators; discriminators start fresh; a Hub model is pinned to its commit "
+                                      "in the run's config). Optimizers, LR schedule and step count start anew; the architecture "
                                       "must match", "optimisation")
 
     # --- run (may change on --resume) -------------------------------------------------------

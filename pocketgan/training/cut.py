@@ -115,7 +115,7 @@ class CUTOptions:
     lambda_nce: float = opt(1.0, "weight of the PatchNCE loss", "cut")
     nce_idt: bool = opt(True, "also PatchNCE between target-domain images and G of them (an identity loss)", "cut")
     nce_layers: str = opt("0,4,8,12,16", "generator layers whose features feed PatchNCE, comma-separated, increasing "
-                                         "(README: which layers of each generator)", "cut")
+                                         "(docs/objectives.md: which layers of each generator)", "cut")
     nce_all_negatives: bool = opt(False, "draw PatchNCE negatives from every image of the batch, not only the same "
                                          "image (the reference's nce_includes_all_negatives_from_minibatch)", "cut")
     netF: str = opt("mlp_sample", "how sampled patches are embedded: mlp_sample = a 2-layer MLP head per layer, "

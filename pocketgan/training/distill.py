@@ -30,6 +30,7 @@ from tqdm import tqdm
 from ..directions import get_direction
 from ..errors import PocketganError
 from ..models import feature_points
+from ..models.hub import is_hub_spec, resolve, source_of
 from ..models.losses import GANLoss
 from ..models.modes import eval_mode
 from ..models.pretrained import load_generator, load_weights, read_model_config
@@ -90,7 +91,8 @@ def teacher_discriminator(cfg: TrainConfig, D: nn.Module) -> str | None:
 class DistillOptions:
     """Distillation's own options (`pocketgan distill` = `train --objective distill`)."""
 
-    teacher: str | None = opt(None, "trained model or run folder whose generator the student imitates", "distillation",
+    teacher: str | None = opt(None, "trained model or run folder (or a Hub model, hf://ORG/NAME[@REVISION]) whose "
+                                    "generator the student imitates", "distillation",
                               runtime=True)
     lambda_recon: float = opt(10.0, "weight of the L1 loss between student and teacher outputs", "distillation")
     lambda_distill: float = opt(0.1, "weight of the intermediate-feature matching loss (MSE after 1x1 adapters)",
@@ -111,9 +113,13 @@ class Distillation:
         self.direction = get_direction(cfg.direction)
         self.slot, self.src, self.dst = self.direction.slot, self.direction.source, self.direction.target
         opts = cfg.options
-        teacher = load_generator(opts.teacher, self.slot).to(device)  # eval mode, frozen
+        folder = opts.teacher
+        if is_hub_spec(opts.teacher):  # a Hub model: its snapshot, the config pinned to its commit
+            folder = resolve(opts.teacher)
+            opts.teacher = source_of(folder)
+        teacher = load_generator(folder, self.slot).to(device)  # eval mode, frozen
         set_requires_grad([teacher], False)
-        self.teacher_spec = read_model_config(opts.teacher)["generators"][self.slot]
+        self.teacher_spec = read_model_config(folder)["generators"][self.slot]
         student = make_generator(cfg)
         D = make_discriminator(cfg)
         self.d_source = teacher_discriminator(cfg, D)

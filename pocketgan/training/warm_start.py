@@ -10,6 +10,10 @@ discriminators keep what they learnt; from a model folder (or a model name) only
 are, and the discriminators start fresh. Generators must fit exactly (one line naming the file
 and the mismatch otherwise); a discriminator that does not fit (another ``--netD``) starts fresh
 with a warning.
+
+A model on the Hugging Face Hub (``hf://ORG/NAME[@REVISION]``) is pinned to the commit it resolved
+to: the run's config (train_config.json, its checkpoints) records ``hf://ORG/NAME@<commit>``, so
+the run names exactly the weights it started from, whatever the branch holds later.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import warnings
 import torch
 from ..errors import first_line
 from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_generator, load_weights, read_model_config
+from ..models.hub import provenance
 from ..models.zoo import resolve_model
 from .checkpoint import CheckpointError, load_checkpoint, subset
 from .objective import Objective
@@ -45,9 +50,11 @@ def _source_weights(spec: str) -> tuple[dict[str, dict[str, torch.Tensor]], str,
         return {n: subset(tensors, f"net.{n}") for n in names}, f"{ckpt} (step {meta.get('step', '?')})", True
     if not (folder / CONFIG_NAME).is_file():
         raise TrainingError(f"--init-from {spec}: neither a run folder ({CHECKPOINT}) nor a model folder ({CONFIG_NAME})")
+    hub = provenance(folder)
     try:
         slots = read_model_config(folder)["generators"]
-        return {slot: load_generator(folder, slot).state_dict() for slot in slots}, str(folder), False
+        weights = {slot: load_generator(folder, slot).state_dict() for slot in slots}
+        return weights, hub["spec"] if hub else str(folder), False
     except ModelFolderError as e:
         raise TrainingError(f"--init-from: {e}") from None
 
@@ -58,6 +65,9 @@ def initialise(task: Objective, spec: str) -> str:
     from .run import TrainingError
 
     weights, source, from_checkpoint = _source_weights(spec)
+    cfg = getattr(task, "cfg", None)
+    if source.startswith("hf://") and getattr(cfg, "init_from", None) == spec:
+        cfg.init_from = source  # pinned: hf://ORG/NAME@<commit> in train_config.json and the checkpoints
     # the task's generator nets, by net name -> the slot (G_A / G_B) a model folder files them under
     slot_of = {name: slot for slot, g in task.generators.items() for name, net in task.nets.items() if net is g}
     if not from_checkpoint:
