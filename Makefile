@@ -6,8 +6,9 @@
 # Also (each installs first, like `make test`):
 #   make test-fast - the web app's unit tests and the suite without the tests marked slow (Inception, DDP,
 #                    subprocess CLI, browser)
-#   make lint      - ruff (its configuration is in pyproject.toml) and ESLint on web/ (web/eslint.config.mjs;
-#                    ESLint 9 is a pinned dev dependency in web/package.json; Node.js 18.18+)
+#   make lint      - ruff and mypy (their configuration is in pyproject.toml; mypy on the paths its `files`
+#                    lists) and ESLint on web/ (web/eslint.config.mjs; ESLint 9 is a pinned dev dependency in
+#                    web/package.json; Node.js 18.18+)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -54,6 +55,7 @@ test-fast: install $(VENV)/.installed-export
 
 lint: $(VENV)/.installed $(WEB_BUILT)
 	$(PY) -m ruff check pocketgan tests benchmarks scripts
+	$(PY) -m mypy
 	cd web && npm run lint
 
 clean:

@@ -25,10 +25,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from machine import cpu_model  # benchmarks/machine.py
 from pocketgan.data.transforms import Preprocess
 from pocketgan.data.unpaired import EpochSampler, UnpairedImages
-
-from machine import cpu_model  # benchmarks/machine.py
 
 
 def fake_dataset(root: Path, n: int) -> Path:

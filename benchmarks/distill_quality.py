@@ -33,7 +33,8 @@ def imitation_psnr(teacher: Path, student: Path, data: Path, direction: str, max
     t = TranslationPipeline(load_generator(teacher, slot), device="cpu", max_side=max_side)
     s = TranslationPipeline(load_generator(student, slot), device="cpu", max_side=max_side)
     images = [load_image(p) for p in scan_folder(data / get_direction(direction).folders("test")[0]).files[:n]]
-    return float(np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in zip(t.translate_many(images), s.translate_many(images))]))
+    pairs = zip(t.translate_many(images), s.translate_many(images), strict=True)
+    return float(np.mean([psnr(np.asarray(a), np.asarray(b)) for a, b in pairs]))
 
 
 def resolution_baseline(data: Path, direction: str, max_side: int, max_images: int | None, kid_subset: int = 1000) -> dict:
@@ -98,10 +99,11 @@ def main() -> int:
               f"{lowres['kid_x1000']:>8.2f} ± {lowres['kid_x1000_std']:<4.2f} {lowres['fid']:>8.2f}")
     student = rows["student"]
     print(f"\nstudent / teacher: {teacher['gmacs'] / student['gmacs']:.1f}x fewer MACs, "
-          f"{teacher['params'] / student['params']:.1f}x fewer parameters; KID {100 * (student['kid_x1000'] / teacher['kid_x1000'] - 1):+.1f}%, "
+          f"{teacher['params'] / student['params']:.1f}x fewer parameters; "
+          f"KID {100 * (student['kid_x1000'] / teacher['kid_x1000'] - 1):+.1f}%, "
           f"FID {100 * (student['fid'] / teacher['fid'] - 1):+.1f}% vs the teacher")
-    print(f"student reproduces the teacher at {imitation_psnr(args.teacher, args.student, args.data, args.direction, max_side, 50):.2f} dB "
-          f"PSNR (first 50 test inputs)")
+    imitation = imitation_psnr(args.teacher, args.student, args.data, args.direction, max_side, 50)
+    print(f"student reproduces the teacher at {imitation:.2f} dB PSNR (first 50 test inputs)")
     return 0
 
 

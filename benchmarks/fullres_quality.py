@@ -56,7 +56,7 @@ def main() -> None:
         pipe = TranslationPipeline.from_pretrained(args.model, device="cpu", max_side=work, batch_size=1)
         scores: dict[str, list[float]] = {"upscale result": [], "change, bilinear": [], "change, guided": [],
                                           "photo untranslated": []}
-        for photo, ref in zip(photos, references):
+        for photo, ref in zip(photos, references, strict=True):
             size = pipe.working_size(photo.size)
             x, change = pipe.predict_change([photo], size)
             scores["upscale result"].append(psnr(pipe.compose(photo, x[0], change[0], 1.0, size).resize(

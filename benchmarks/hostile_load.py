@@ -106,7 +106,7 @@ class Stalled:
         try:
             self.status, _, _ = read_response(self.sock, timeout)
             self.after = time.perf_counter() - self.opened
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             self.status = None
         except OSError:
             self.status, self.after = 0, time.perf_counter() - self.opened

@@ -24,8 +24,8 @@ over.
 from __future__ import annotations
 
 import argparse
-import json
 import inspect
+import json
 import math
 import os
 import statistics
@@ -36,10 +36,9 @@ from datetime import datetime, timezone
 import torch
 import torch.nn.functional as F
 
+from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 from pocketgan.models import create_generator, list_generators
 from pocketgan.models.profile import count_macs, count_parameters
-
-from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 
 
 def _pct(x: float | None) -> str:
@@ -215,7 +214,7 @@ def main() -> int:
                         2 * dense_macs / res["median_s"] / 1e9,
                     "loadavg": os.getloadavg(), **res}
             cells.append(cell)
-            print(f"  {name} {w}x{h}{' (padded to %dx%d)' % (pw, ph) if cell['padded'] else ''}: "
+            print(f"  {name} {w}x{h}{f' (padded to {pw}x{ph})' if cell['padded'] else ''}: "
                   f"{res['median_s'] * 1e3:.1f} ms median of {res['runs']}, {gflops:.1f} GFLOP/s "
                   f"(other processes' CPU {_pct(res['others_cpu'])})", flush=True)
         del net
@@ -234,7 +233,7 @@ def main() -> int:
     print(f"{'generator':<21} {'ngf':>3} {'norm':<8} {'size WxH':<10} {'params':>11} {'GMACs':>7} {'GMACs+':>7} "
           f"{'median ms':>10} {'runs':>4} {'GFLOP/s':>8} {'of peak':>7} {'peak+':>6} {'others':>6}")
     for c in cells:
-        size = "%dx%d" % tuple(c["size_wh"]) + ("*" if c["padded"] else "")
+        size = f"{c['size_wh'][0]}x{c['size_wh'][1]}" + ("*" if c["padded"] else "")
         print(f"{c['generator']:<21} {str(c['ngf']):>3} {str(c['norm']):<8} {size:<10} {c['params']:>11,} "
               f"{c['macs'] / 1e9:>7.2f} {c['macs_without_inserted_zeros'] / 1e9:>7.2f} "
               f"{c['median_s'] * 1e3:>10.1f} {c['runs']:>4} {c['gflops']:>8.1f} {c['peak_fraction']:>7.0%} "

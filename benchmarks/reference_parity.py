@@ -90,7 +90,8 @@ def compare_steps(ref, ours, names: tuple[str, ...], args, reseed: bool) -> int:
         loss_diff = max(abs(float(torch.as_tensor(getattr(ref, "loss_" + k)).detach()) - float(v)) for k, v in losses.items()
                         if hasattr(ref, "loss_" + k))
         weight_diff = max((p.detach() - q.detach()).abs().max().item() for k in names  # weights and BN statistics
-                          for p, q in zip(getattr(ref, "net" + k).state_dict().values(), ours.nets[k].state_dict().values())
+                          for p, q in zip(getattr(ref, "net" + k).state_dict().values(), ours.nets[k].state_dict().values(),
+                                          strict=True)
                           if p.is_floating_point())
         worst = max(worst, loss_diff, weight_diff)
         print(f"{step:>4} {loss_diff:>16.3g} {weight_diff:>18.3g}")

@@ -32,13 +32,12 @@ from pathlib import Path
 
 import torch
 
+from machine import cpu_model  # benchmarks/machine.py
 from pocketgan.directions import DIRECTIONS
 from pocketgan.evaluation.metrics import fid, kid
 from pocketgan.evaluation.periodic import SubsetEvaluator
 from pocketgan.training.config import config_for
 from pocketgan.training.loop import Trainer
-
-from machine import cpu_model  # benchmarks/machine.py
 
 # the first bundled recipe: a residual mobile generator, CycleGAN
 # with lambda 1, random 128 px crops of the 256 px photos, batch 1
@@ -135,7 +134,8 @@ def run_candidate(name: str, args: argparse.Namespace, evaluator: SubsetEvaluato
             generators = {k: v for t in runs.values() for k, v in t.task.generators.items()}
             result = evaluate(evaluator, generators)
         steps = sum(t.progress.step for t in runs.values())
-        points.append({"cpu_minutes": minutes, "cpu_minutes_used": round(cpu_used / 60, 2), "steps": steps, **{d: result[d] for d in DIRECTIONS if d in result}})
+        points.append({"cpu_minutes": minutes, "cpu_minutes_used": round(cpu_used / 60, 2), "steps": steps,
+                       **{d: result[d] for d in DIRECTIONS if d in result}})
         print(f"  {name} at {minutes:g} CPU-min ({steps} steps): " + "; ".join(
             f"{d} KID {result[d]['kid_x1000']:.2f} change {result[d]['mean_change']:.1f}" for d in DIRECTIONS
             if d in result), flush=True)
@@ -150,7 +150,7 @@ def plot(results: dict, baseline: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, d in zip(axes, DIRECTIONS):
+    for ax, d in zip(axes, DIRECTIONS, strict=True):
         for name, r in results.items():
             ax.plot([p["cpu_minutes"] for p in r["points"]], [p[d]["kid_x1000"] for p in r["points"]],
                     marker="o", label=name)

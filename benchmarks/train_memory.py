@@ -78,8 +78,8 @@ def child(args: argparse.Namespace) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)
-    out = {"size": args.size, "objective": args.objective, "checkpoint": args.checkpoint, "step_s": statistics.median(times[1:] or times),
-           "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
+    out = {"size": args.size, "objective": args.objective, "checkpoint": args.checkpoint,
+           "step_s": statistics.median(times[1:] or times), "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
     if device.type == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     print(json.dumps(out))

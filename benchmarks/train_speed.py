@@ -18,8 +18,9 @@ the same process, interleaved iteration by iteration (A, B, A, B, ...; ``--round
 of each), so load from other processes hits both alike. Each iteration is timed on its own
 (``torch.cuda.synchronize`` around it on a GPU); the table gives the median over all timed
 iterations, the ratio of the two medians and, less sensitive to load that drifts during the run,
-the median over pairs of neighbouring iterations of reference time / pocketgan time. ``torch.backends.cudnn.benchmark`` is process-wide and the reference switches it on
-when it is built, so it is switched on here for both candidates (it only matters on a GPU).
+the median over pairs of neighbouring iterations of reference time / pocketgan time.
+``torch.backends.cudnn.benchmark`` is process-wide and the reference switches it on when it is
+built, so it is switched on here for both candidates (it only matters on a GPU).
 
     python benchmarks/train_speed.py                            # pocketgan alone, 128 and 256 px
     python benchmarks/train_speed.py --reference /tmp/ref       # + the reference, interleaved
@@ -54,12 +55,11 @@ from types import SimpleNamespace
 
 import torch
 
+from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 from pocketgan.training import distributed
 from pocketgan.training.config import TrainConfig
 from pocketgan.training.cyclegan import CycleGAN
 from pocketgan.training.fast_path import optimizer_factory, prepare_task, resolve_fast_path, run_step, step_nets
-
-from machine import OthersCpu, cpu_model  # benchmarks/machine.py
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
@@ -86,7 +86,7 @@ def reference_model(path: str, device: torch.device, pool_size: int):
     try:
         from models.cycle_gan_model import CycleGANModel  # the reference, imported, not vendored
     except ImportError as e:
-        raise SystemExit(f"cannot import the reference's models.cycle_gan_model from {path!r}: {e}")
+        raise SystemExit(f"cannot import the reference's models.cycle_gan_model from {path!r}: {e}") from None
     gpu_ids = [device.index or 0] if device.type == "cuda" else []
     opt = SimpleNamespace(gpu_ids=gpu_ids, isTrain=True, checkpoints_dir="/tmp/pocketgan_train_speed", name="bench",
                           preprocess="resize_and_crop", input_nc=3, output_nc=3, ngf=64, ndf=64,
@@ -215,7 +215,7 @@ def bench_size(size: int, args: argparse.Namespace, device: torch.device) -> dic
         c = out["candidates"][name]
         c["speed_vs_" + base] = out["candidates"][base]["median_s"] / c["median_s"]
         # each iteration against the baseline's iteration right beside it: robust to load drift
-        c["paired_ratios"] = [r / p for p, r in zip(times[name], times[base])]
+        c["paired_ratios"] = [r / p for p, r in zip(times[name], times[base], strict=True)]
         c["median_paired_ratio"] = statistics.median(c["paired_ratios"])
     out["baseline"] = base
     if args.objectives:  # peak memory: a per-process high-water mark, so each in a fresh process

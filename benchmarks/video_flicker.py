@@ -118,8 +118,8 @@ def main() -> None:
     photos = [load_image(f) for f in collect_inputs([args.data])[:3]]
     moves = ("pan", "zoom", "panzoom")
     clips = {
-        "real (testA pans/zooms)": [f for p, m in zip(photos, moves) for f in camera(p, m)],
-        "toy (render_scene)": [f for s, m in zip(range(3), moves) for f in camera(render_scene(s, 384), m)],
+        "real (testA pans/zooms)": [f for p, m in zip(photos, moves, strict=False) for f in camera(p, m)],  # up to 3 photos
+        "toy (render_scene)": [f for s, m in zip(range(3), moves, strict=True) for f in camera(render_scene(s, 384), m)],
         "real, held still + noise": with_noise([p.resize((SIZE, SIZE), Image.BICUBIC) for p in photos
                                                 for _ in range(SHOT)], 3.0),
     }

@@ -76,9 +76,12 @@ async ([size, runs]) => {
   const dst = document.createElement('canvas'); dst.width = size; dst.height = size;
   const dctx = dst.getContext('2d');
   const rgbaToRgb = (rgba, n) => { const rgb = new Uint8Array(n * 3);
-    for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) { rgb[i] = rgba[j]; rgb[i+1] = rgba[j+1]; rgb[i+2] = rgba[j+2]; } return rgb; };
+    for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) { rgb[i] = rgba[j]; rgb[i+1] = rgba[j+1]; rgb[i+2] = rgba[j+2]; }
+    return rgb; };
   const rgbToRgba = (rgb, n) => { const rgba = new Uint8ClampedArray(n * 4);
-    for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) { rgba[j] = rgb[i]; rgba[j+1] = rgb[i+1]; rgba[j+2] = rgb[i+2]; rgba[j+3] = 255; } return rgba; };
+    for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) {
+      rgba[j] = rgb[i]; rgba[j+1] = rgb[i+1]; rgba[j+2] = rgb[i+2]; rgba[j+3] = 255; }
+    return rgba; };
   const times = [];
   for (let k = 0; k < runs; k++) {
     const start = performance.now();
@@ -117,7 +120,7 @@ def start_server(model: str | None, log: Path) -> tuple[subprocess.Popen, str]:
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise SystemExit(f"pocketgan serve did not start:\n{log.read_text()}")
+                raise SystemExit(f"pocketgan serve did not start:\n{log.read_text()}") from None
             time.sleep(0.3)
 
 

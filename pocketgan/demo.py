@@ -37,7 +37,7 @@ def demo_config(runs_dir: str, data: Path, epochs: int, model: str = "cyclegan")
 
 def mean_psnr(pipe: TranslationPipeline, sources: list[Path], targets: list[Path]) -> float:
     outs = pipe([load_image(p) for p in sources])
-    return float(np.mean([psnr(np.asarray(o), np.asarray(load_image(t))) for o, t in zip(outs, targets)]))
+    return float(np.mean([psnr(np.asarray(o), np.asarray(load_image(t))) for o, t in zip(outs, targets, strict=True)]))
 
 
 def run_demo(runs_dir: str = "runs", epochs: int = 8, progress: bool = True, model: str = "cyclegan") -> dict:
@@ -68,7 +68,8 @@ def run_demo(runs_dir: str = "runs", epochs: int = 8, progress: bool = True, mod
         trained = TranslationPipeline(load_generator(run, d.slot))
         torch.manual_seed(cfg.seed)
         untrained = TranslationPipeline(build_generator(read_model_config(run)["generators"][d.slot]))
-        nothing = float(np.mean([psnr(np.asarray(load_image(s)), np.asarray(load_image(t))) for s, t in zip(src, dst)]))
+        nothing = float(np.mean([psnr(np.asarray(load_image(s)), np.asarray(load_image(t)))
+                                 for s, t in zip(src, dst, strict=True)]))
         rows.append((direction, nothing, mean_psnr(untrained, src, dst), mean_psnr(trained, src, dst)))
     out_dir = run / "test_translations"
     first = spec.directions(cfg.direction)[0]

@@ -25,7 +25,7 @@ class Direction:
         return f"{split}{self.source}", f"{split}{self.target}"
 
     @property
-    def other(self) -> "Direction":
+    def other(self) -> Direction:
         return DIRECTIONS["BtoA" if self.name == "AtoB" else "AtoB"]
 
     @property
@@ -41,7 +41,7 @@ DIRECTION_NAMES: tuple[str, ...] = tuple(DIRECTIONS)
 SLOTS: dict[str, Direction] = {d.slot: d for d in DIRECTIONS.values()}
 
 
-def get_direction(name: "str | Direction") -> Direction:
+def get_direction(name: str | Direction) -> Direction:
     """``name`` ("AtoB" / "BtoA") as a :class:`Direction`; one clear error otherwise."""
     if isinstance(name, Direction):
         return name

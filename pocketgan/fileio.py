@@ -15,7 +15,6 @@ import os
 import secrets
 from pathlib import Path
 
-
 # the limit where the folder does not say (Windows, or an unknown file system): ext4, XFS, APFS
 # and NTFS all allow 255 (bytes or UTF-16 units, and UTF-8 bytes are never fewer)
 DEFAULT_NAME_MAX = 255

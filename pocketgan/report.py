@@ -47,9 +47,8 @@ def _png(fig) -> str:
 
 def run_objective(run: Path) -> ObjectiveSpec:
     """The registry entry of the objective a run folder trained (from its train_config.json)."""
-    from .training.run import RunFolder, TrainingError
-
     from .training.config import ConfigError, read_run_config
+    from .training.run import RunFolder, TrainingError
 
     folder = RunFolder(run)
     try:
@@ -76,7 +75,7 @@ def loss_figure(metrics: list[dict], spec: ObjectiveSpec) -> str:
     for ax in axes[n:]:
         ax.set_visible(False)
     steps = [m["step"] for m in metrics]
-    for ax, (title, keys) in zip(axes, groups):
+    for ax, (title, keys) in zip(axes, groups, strict=False):  # the axes after the groups': the LR, hidden ones
         for k in keys:
             if any(k in m for m in metrics):
                 ax.plot(steps, [m.get(k, math.nan) for m in metrics], label=k, lw=1)
@@ -188,7 +187,8 @@ table.pics{border:none}table.pics td,table.pics th{border:none;padding:2px 4px;b
 table.pics th{white-space:normal;vertical-align:bottom}table.pics th.sep,table.pics td.sep{width:1.2em}
 table.pics img{width:min(256px,calc(90vw / var(--n,3)));max-width:none;height:auto;display:block;margin:auto}
 figure{margin:.8em 0}figcaption{color:#57606a;font-size:.92em}
-table.pics figure{margin:0}table.pics figcaption{word-break:break-all;max-width:min(256px,calc(90vw / var(--n,3)));margin:2px auto 0}
+table.pics figure{margin:0}
+table.pics figcaption{word-break:break-all;max-width:min(256px,calc(90vw / var(--n,3)));margin:2px auto 0}
 img{max-width:100%;height:auto}img.grid{image-rendering:pixelated}
 .gallery{display:flex;flex-wrap:wrap;gap:0 1.5em}.gallery figure{margin:.5em 0}
 .nowrap,td.num{white-space:nowrap}th.group{text-align:center}small{color:#57606a}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import first_line
-from .models.pretrained import MAX_GENERATOR_PARAMS, CONFIG_NAME, ModelFolderError, build_generator, read_model_config
+from .models.pretrained import CONFIG_NAME, MAX_GENERATOR_PARAMS, ModelFolderError, build_generator, read_model_config
 from .models.profile import count_macs, describe_size
 from .training.checkpoint import CheckpointError, read_checkpoint_meta, validate_checkpoint_meta
 from .training.config import TrainConfig
@@ -108,7 +108,8 @@ def format_summary(info: dict) -> str:
         d = info["distilled_from"]
         spec = d["teacher_generator"]
         teacher = build_generator(spec, f"{info['path']}: distilled_from.teacher_generator")
-        ratio = count_macs(teacher, (1, 3, size, size)) / max(sum(n["macs"] for k, n in info["networks"].items() if k.startswith("G_")), 1)
+        student_macs = sum(n["macs"] for k, n in info["networks"].items() if k.startswith("G_"))
+        ratio = count_macs(teacher, (1, 3, size, size)) / max(student_macs, 1)
         lines.append(f"distilled from {d['teacher']} ({d['direction']}: {_arch(spec)}; {ratio:.1f}x the MACs)")
     t = info.get("training")
     if t:

@@ -103,7 +103,7 @@ def main() -> int:
         card["stages"] = [{"steps": t.get("steps"), "epochs": t.get("epochs_completed"), "image_size": crops(c),
                            "lr": c["lr"], "train_minutes": round(t.get("train_seconds", 0) / 60, 1),
                            **({"command": cmd} if cmd else {})}
-                          for (c, t), cmd in zip(chain, args.command or [""] * len(chain))]
+                          for (c, t), cmd in zip(chain, args.command or [""] * len(chain), strict=True)]
     if args.command:
         card["command"] = " && ".join(args.command)
     if args.domains:

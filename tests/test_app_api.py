@@ -28,8 +28,7 @@ except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("the app tests need the server extras: pip install -e '.[app]'") from None
     pytest.skip("fastapi/httpx not installed (pip install -e '.[app]')", allow_module_level=True)
 
-from pocketgan.app import model as served_model
-from pocketgan.app import assets
+from pocketgan.app import assets, model as served_model
 from pocketgan.app.server import create_app
 from pocketgan.app.translator import Translator
 from pocketgan.cli import main
@@ -178,7 +177,7 @@ def test_parallel_requests_queue_on_the_worker_pool(app, model, monkeypatch):
 
     responses = asyncio.run(send_all())
     assert [r.status_code for r in responses] == [200] * 20
-    for data, r in zip(images, responses):  # each answer is the translation of its own request
+    for data, r in zip(images, responses, strict=True):  # each answer is the translation of its own request
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")), expected(model, data))
     assert peak == 2  # both workers used, never more
     assert app.state.pool.admitted == 0

@@ -8,9 +8,9 @@ Inference runs in a worker: the page keeps answering during a 1024 px translatio
 cancelled. A photo larger than the working size comes back at its own (EXIF-oriented) size: a
 residual model's change is upsampled and added to the full-size photo as pocketgan's Python side
 does (pocketgan/inference/fullres.py, bilinear), any other result is upscaled; saved as JPEG for a
-JPEG photo, and Share falls back to a download where the browser cannot share files. Live mode (Chromium's fake camera) keeps translating frames until stopped, and pauses
-while the page is hidden. A first visit downloads the precompressed app, and the WebAssembly
-runtime once, within 6 MB.
+JPEG photo, and Share falls back to a download where the browser cannot share files. Live mode
+(Chromium's fake camera) keeps translating frames until stopped, and pauses while the page is hidden.
+A first visit downloads the precompressed app, and the WebAssembly runtime once, within 6 MB.
 
 Needs Chromium (`apt-get install chromium`) and the built web app (`make web`); outside CI the test
 is skipped without them, in CI (env CI set) it fails with the install hint.

@@ -15,9 +15,25 @@ from __future__ import annotations
 
 import pytest
 
-from test_app_browser import (CHROMIUM_ARGS, PHONE, chromium, TIMEOUT_MS, assert_close, canvas_rgb, find_chromium,  # noqa: F401
-                              frames, model, open_details, photo, python_translation, server, unavailable, upload,
-                              wait_frames, wait_state)
+from test_app_browser import (  # noqa: F401
+    CHROMIUM_ARGS,
+    PHONE,
+    TIMEOUT_MS,
+    assert_close,
+    canvas_rgb,
+    chromium,
+    find_chromium,
+    frames,
+    model,
+    open_details,
+    photo,
+    python_translation,
+    server,
+    unavailable,
+    upload,
+    wait_frames,
+    wait_state,
+)
 
 pytestmark = pytest.mark.slow  # a real server and a headless browser
 

@@ -20,8 +20,14 @@ from PIL import Image
 
 from clihelp import one_line_error
 from pocketgan.cli import main
-from pocketgan.evaluation.benchmark import (BenchmarkRow, browser_unavailable, data_layout, find_chromium, rows_asked,
-                                            run_benchmark)
+from pocketgan.evaluation.benchmark import (
+    BenchmarkRow,
+    browser_unavailable,
+    data_layout,
+    find_chromium,
+    rows_asked,
+    run_benchmark,
+)
 from pocketgan.models.pretrained import save_pretrained
 from pocketgan.models.zoo import export_dir
 

@@ -13,9 +13,9 @@ from PIL import Image
 
 from pocketgan.cli import main
 from pocketgan.data.images import load_image, save_image
-from pocketgan.data.tensors import to_image, to_tensor
 from pocketgan.data.single import SingleFolderImages
 from pocketgan.data.synthetic import render_scene
+from pocketgan.data.tensors import to_image, to_tensor
 from pocketgan.data.transforms import Preprocess
 from pocketgan.errors import OptionError
 from pocketgan.evaluation.inception import InceptionUnavailable, locate_inception_file
@@ -74,8 +74,8 @@ def photos(tmp_path_factory) -> Path:
 
 
 def colz_config(data, runs, **kw):
-    base = dict(data=str(data) if data else None, runs_dir=str(runs), name="c", netG="colorize_unet_64", ngf=4, ndf=4, load_size=72,
-                crop_size=64, batch_size=2, n_epochs=1, n_epochs_decay=1, log_every=1, sample_every=0,
+    base = dict(data=str(data) if data else None, runs_dir=str(runs), name="c", netG="colorize_unet_64", ngf=4, ndf=4,
+                load_size=72, crop_size=64, batch_size=2, n_epochs=1, n_epochs_decay=1, log_every=1, sample_every=0,
                 checkpoint_every=0, progress=False, workers=0, amp="off")
     base.update(kw)
     return config_for("colorization", **base)
@@ -194,7 +194,7 @@ def test_trains_on_one_folder_and_resumes_exactly(photos, tmp_path):
     resumed = resume(part["run_dir"], {"max_steps": 0})
     assert resumed["finished"] and resumed["steps"] == full["steps"]
     a, b = load_generator(full["run_dir"]), load_generator(resumed["run_dir"])
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
     run = Path(full["run_dir"])
     config = read_model_config(run)
@@ -249,7 +249,7 @@ def test_evaluate_scores_colourised_beside_the_grey_photo(trained, photos, capsy
     assert result["model_type"] == "colorization" and result["n_source"] == 2
     photos_ = [load_image(p) for p in sorted((photos / "test").iterdir())]
     greys = [np.asarray(to_image(grey(to_tensor(p)[None])[0])) for p in photos_]
-    nothing = np.mean([psnr(g, np.asarray(p)) for g, p in zip(greys, photos_)])
+    nothing = np.mean([psnr(g, np.asarray(p)) for g, p in zip(greys, photos_, strict=True)])
     assert result["do_nothing"]["psnr"] == pytest.approx(nothing, abs=1e-3)
     assert result["translated"]["psnr"] > result["do_nothing"]["psnr"]  # the toy's colours were learnt
     assert {"ssim", "l1", "kid_x1000", "fid"} <= set(result["translated"])

@@ -58,7 +58,8 @@ def test_sampler_takes_the_same_positions_for_queries_and_keys():
     out, ids = sampler(feats, 10)
     assert [o.shape for o in out] == [(20, 8), (20, 8)] and [len(i) for i in ids] == [10, 10]
     again, same = sampler(feats, 10, ids)
-    assert all(torch.equal(a, b) for a, b in zip(ids, same)) and all(torch.equal(a, b) for a, b in zip(out, again))
+    assert all(torch.equal(a, b) for a, b in zip(ids, same, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(out, again, strict=True))
     assert torch.allclose(out[0].norm(dim=1), torch.ones(20), atol=1e-5)
     assert set(sampler.state_dict()) >= {"mlp_0.0.weight", "mlp_1.2.bias"}  # the reference's key names
 

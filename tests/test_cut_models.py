@@ -134,7 +134,7 @@ def test_cut_generator_equals_the_reference(n_blocks):
         ref_feats = ref(x, list(layers), encode_only=True)
         own_feats = ours(x, layers=layers)
     assert len(own_feats) == len(ref_feats) == 5
-    assert all(torch.equal(a, b) for a, b in zip(own_feats, ref_feats))
+    assert all(torch.equal(a, b) for a, b in zip(own_feats, ref_feats, strict=True))
 
 
 def test_no_antialias_layouts_equal_the_reference():
@@ -148,7 +148,7 @@ def test_no_antialias_layouts_equal_the_reference():
         with torch.no_grad():
             assert torch.equal(ours(x), ref(x))
             assert all(torch.equal(a, b) for a, b in zip(ours(x, layers=[0, 4, 8, 12, 16]),
-                                                         ref(x, [0, 4, 8, 12, 16], encode_only=True)))
+                                                         ref(x, [0, 4, 8, 12, 16], encode_only=True), strict=True))
 
 
 # --- feature taps ----------------------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_taps_are_the_layer_outputs_in_order_and_stop_after_the_last(name, kw, c
     with torch.no_grad():
         feats = g(x, layers=(0, 4, 8, 12, 16))
         assert sorted(seen) == list(range(17))  # nothing after layer 16 ran
-        assert all(f is seen[i] for f, i in zip(feats, (0, 4, 8, 12, 16)))
+        assert all(f is seen[i] for f, i in zip(feats, (0, 4, 8, 12, 16), strict=True))
         if name.startswith("mobile"):  # 4: the BN after the first stride-2 conv, rectified in place by its ReLU
             assert feats[1].shape == (2, 8, 16, 16) and feats[1].min() >= 0 and feats[1].max() > 0
         seen.clear()
@@ -224,7 +224,7 @@ def test_grad_checkpointing_gives_the_same_taps_and_gradients(name):
         feats = g(x, layers=[4, 8, 12, 16])
         sum(f.square().mean() for f in feats).backward()
         grads.append([p.grad.clone() if p.grad is not None else None for p in g.parameters()])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         assert (a is None) == (b is None)
         if a is not None:
             assert torch.allclose(a, b, atol=1e-6)
@@ -244,7 +244,7 @@ def test_taps_pass_through_a_forward_only_wrapper():
     g = create_generator("cut_resnet_6blocks", ngf=4).eval()
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
-        assert all(torch.equal(a, b) for a, b in zip(Wrapper(g)(x, layers=[0, 4]), g(x, layers=[0, 4])))
+        assert all(torch.equal(a, b) for a, b in zip(Wrapper(g)(x, layers=[0, 4]), g(x, layers=[0, 4]), strict=True))
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")

@@ -5,11 +5,10 @@ import zipfile
 import pytest
 from PIL import Image
 
+from localhttp import Handler
 from pocketgan.data.download import DatasetSource, download_dataset, fetch, unpack
 from pocketgan.data.images import DataError
 from pocketgan.data.inputs import scan_folder
-
-from localhttp import Handler
 
 
 def cyclegan_zip(name: str) -> bytes:

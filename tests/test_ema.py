@@ -26,7 +26,7 @@ def test_average_follows_the_formula_for_weights_and_batch_norm_statistics():
     seen = []
     for _ in range(3):  # move every float entry (weights and running stats), and the batch counters
         with torch.no_grad():
-            for k, v in net.state_dict().items():
+            for v in net.state_dict().values():
                 if v.is_floating_point():
                     v.add_(torch.randn_like(v))
                 else:
@@ -59,7 +59,8 @@ def test_shown_puts_the_averages_in_a_new_mapping_and_the_state_round_trips():
     ema.update(nets)
     other = GeneratorEMA({"G": torch.nn.Conv2d(3, 3, 1)}, ["G"], decay=0.9)
     other.load_state_dict(ema.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(other.nets["G"].state_dict().values(), ema.nets["G"].state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(other.nets["G"].state_dict().values(), ema.nets["G"].state_dict().values(),
+                                                 strict=True))
 
 
 def test_decay_must_be_below_one(toy_data, tmp_path, tiny_config):

@@ -149,7 +149,8 @@ def test_evaluate_skips_corrupt_and_handles_mixed_sizes(toy_data, tmp_path):
     data = tmp_path / "d"
     shutil.copytree(toy_data / "testA", data / "testA")
     shutil.copytree(toy_data / "testB", data / "testB")
-    Image.open(data / "testA" / sorted(p.name for p in (data / "testA").iterdir())[0]).resize((40, 24)).save(data / "testA" / "wide.png")
+    first = sorted(p.name for p in (data / "testA").iterdir())[0]
+    Image.open(data / "testA" / first).resize((40, 24)).save(data / "testA" / "wide.png")
     (data / "testA" / "broken.png").write_bytes((data / "testA" / "wide.png").read_bytes()[:60])
     model = save_pretrained(tmp_path / "m", {"G_A": create_generator("resnet_6blocks", ngf=4)})
     with warnings.catch_warnings(record=True) as caught:

@@ -14,7 +14,6 @@ from PIL import Image
 
 import pocketgan.evaluation.evaluate as ev
 from clihelp import one_line_error
-
 from pocketgan.cli import main
 from pocketgan.data.images import DataError
 from pocketgan.evaluation.inception import INPUT_SIZE, InceptionUnavailable, locate_inception_file

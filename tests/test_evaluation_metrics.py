@@ -140,7 +140,7 @@ def _brute_force_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     m, d = len(x), len(x[0])
 
     def k(a, b) -> float:
-        return (sum(float(ai) * float(bi) for ai, bi in zip(a, b)) / d + 1.0) ** 3
+        return (sum(float(ai) * float(bi) for ai, bi in zip(a, b, strict=True)) / d + 1.0) ** 3
 
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
@@ -313,7 +313,7 @@ def test_features_match_the_stored_fingerprint(fixed_features):
     stored = json.loads(FINGERPRINT.read_text())
     assert stored["sha1"] == inc.EXPECTED_SHA1
     for mode, feats in fixed_features.items():
-        for name, row in zip(FIXED_IMAGES, feats):
+        for name, row in zip(FIXED_IMAGES, feats, strict=True):
             ref = stored["features"][mode][name]
             np.testing.assert_allclose(row[:8], ref["first8"], rtol=1e-4, atol=1e-5, err_msg=f"{mode} {name}")
             assert np.linalg.norm(row) == pytest.approx(ref["norm"], rel=1e-4), f"{mode} {name}"
@@ -345,7 +345,7 @@ def _write_fingerprint() -> None:
     for mode in EVAL_CONVENTIONS:
         feats = inc.inception_features(images, mode=mode)
         features[mode] = {name: {"first8": [float(v) for v in row[:8]], "norm": float(np.linalg.norm(row))}
-                          for name, row in zip(FIXED_IMAGES, feats)}
+                          for name, row in zip(FIXED_IMAGES, feats, strict=True)}
     data = {"about": "Inception pool features of the fixed synthetic images in "
                      "tests/test_evaluation_metrics.py (first 8 values and L2 norm), per resize mode; "
                      "regenerate with `python tests/test_evaluation_metrics.py`.",

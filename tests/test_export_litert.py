@@ -248,7 +248,7 @@ def test_dynamic_size_is_still_unsupported_by_the_converter(monkeypatch):
     monkeypatch.setenv("LITERT_TORCH_SHOW_PROGRESS", "n")
     net = NamedIO(prepare(mobile_generator(), image_io=True, litert=True))
     h, w = torch.export.Dim("h", min=1, max=256), torch.export.Dim("w", min=1, max=256)
-    with pytest.raises(Exception), warnings.catch_warnings():
+    with pytest.raises(Exception), warnings.catch_warnings():  # noqa: B017 - whatever the converter raises
         warnings.simplefilter("ignore", FutureWarning)  # torch.export's LeafSpec deprecation, inside the converter
         litert_torch.convert(net, sample_kwargs={"image": torch.zeros(1, 64, 64, 3, dtype=torch.uint8)},
                              dynamic_shapes={"image": {1: 4 * h, 2: 4 * w}})

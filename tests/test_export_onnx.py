@@ -90,8 +90,9 @@ def test_onnx_export_cli_writes_verified_file_and_card(model, tmp_path, capsys):
     assert "PSNR" in capsys.readouterr().out
     # dynamic height/width: translate an odd-sized photo with the .onnx file == with the model folder
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (44, 60, 3), dtype=np.uint8)).save(tmp_path / "p.png")
-    assert main(["translate", str(tmp_path / "p.png"), "--model", str(path), "--out", str(tmp_path / "onnx"), "--no-progress"]) == 0
-    assert main(["translate", str(tmp_path / "p.png"), "--model", str(model), "--out", str(tmp_path / "torch"), "--no-progress"]) == 0
+    for engine, out in ((path, "onnx"), (model, "torch")):
+        assert main(["translate", str(tmp_path / "p.png"), "--model", str(engine), "--out", str(tmp_path / out),
+                     "--no-progress"]) == 0
     a = np.asarray(Image.open(tmp_path / "onnx" / "p.png"), dtype=int)
     b = np.asarray(Image.open(tmp_path / "torch" / "p.png"), dtype=int)
     assert a.shape == (44, 60, 3) and np.abs(a - b).max() <= 1

@@ -7,10 +7,9 @@ import pytest
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from pocketgan.training.checkpoint import load_checkpoint
-from pocketgan.training.config import TrainConfig
 from pocketgan.training import fast_path, precision
-from pocketgan.training.checkpoint import read_checkpoint_meta
+from pocketgan.training.checkpoint import load_checkpoint, read_checkpoint_meta
+from pocketgan.training.config import TrainConfig
 from pocketgan.training.fast_path import FastPath, resolve_fast_path
 from pocketgan.training.run import CHECKPOINT, TrainingError, resume, train
 
@@ -77,7 +76,7 @@ def test_foreach_adam_is_bit_identical_on_cpu(toy_data, tmp_path, plain, run):
 def _close(fast: list[dict], reference: list[dict], tolerance: dict[str, tuple[float, float]]) -> None:
     """Every logged loss of every step within (rel, abs) of the fp32 run's; ``tolerance`` by loss-name prefix."""
     assert len(fast) == len(reference) == STEPS
-    for step, (f, r) in enumerate(zip(fast, reference)):
+    for step, (f, r) in enumerate(zip(fast, reference, strict=True)):
         for k in r:
             rel, abs_ = next(tol for prefix, tol in tolerance.items() if k.startswith(prefix))
             assert f[k] == pytest.approx(r[k], rel=rel, abs=abs_), (step, k)

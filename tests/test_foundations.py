@@ -18,7 +18,6 @@ from pocketgan.errors import MissingDependency, OptionError, PocketganError, fir
 from pocketgan.home import file_digest, pocketgan_home
 from pocketgan.models.modes import eval_mode
 
-
 # --------------------------------------------------------------------------- directions
 
 
@@ -148,10 +147,9 @@ def test_eval_mode_restores_each_net_as_it_was():
 
 def test_eval_mode_restores_when_the_body_raises():
     a, b = nn.Linear(2, 2).train(), nn.Dropout().eval()
-    with pytest.raises(KeyError):
-        with eval_mode(a, b):
-            assert not a.training
-            raise KeyError("boom")
+    with pytest.raises(KeyError), eval_mode(a, b):
+        assert not a.training
+        raise KeyError("boom")
     assert a.training and not b.training
 
 

@@ -10,13 +10,21 @@ import io
 import math
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from pocketgan.cli import build_parser
 from pocketgan.cli.export import export_size
-from pocketgan.cli.options import (MAX_IMAGE_SIZE, finite_float, float_up_to, image_size, non_negative_int, port_number,
-                                   positive_float, positive_int, strength_value)
+from pocketgan.cli.options import (
+    MAX_IMAGE_SIZE,
+    finite_float,
+    float_up_to,
+    image_size,
+    non_negative_int,
+    port_number,
+    positive_float,
+    positive_int,
+    strength_value,
+)
 from pocketgan.errors import OptionError
 from pocketgan.export.sizes import MAX_EXPORT_SIZE, parse_size
 from pocketgan.inference.strength import MAX_STRENGTH, MIN_STRENGTH

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import time
 from dataclasses import dataclass
@@ -20,8 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import assume, given, settings, strategies as st
 from PIL import Image
 
 pytest.importorskip("fastapi")
@@ -140,7 +140,7 @@ def form(boundary: str, parts: list[tuple[list[tuple[str, str]], bytes]], eol: b
     out = b""
     for part_headers, payload in parts:
         out += f"--{boundary}".encode() + eol
-        out += b"".join(f"{k}: {v}".encode("utf-8") + eol for k, v in part_headers) + eol + payload + eol
+        out += b"".join(f"{k}: {v}".encode() + eol for k, v in part_headers) + eol + payload + eol
     return out + f"--{boundary}--".encode() + eol
 
 
@@ -152,7 +152,7 @@ def image_part(payload: bytes, name: str = "image", filename: str | None = "a.pn
 def split(body: bytes, points: list[int]) -> list[bytes]:
     """``body`` as ASGI messages cut at ``points`` (sorted, deduplicated); at least one message."""
     cuts = sorted({p % (len(body) + 1) for p in points} | {0, len(body)})
-    return [body[a:b] for a, b in zip(cuts, cuts[1:])] or [b""]
+    return [body[a:b] for a, b in itertools.pairwise(cuts)] or [b""]
 
 
 def closed_at(body: bytes, boundary: str) -> int:

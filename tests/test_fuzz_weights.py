@@ -26,11 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from hypothesis import assume, event, given
-from hypothesis import strategies as st
+from hypothesis import assume, event, given, strategies as st
 from safetensors import SafetensorError
-from safetensors.torch import load as reference_load
-from safetensors.torch import save
+from safetensors.torch import load as reference_load, save
 
 from pocketgan.fileio import DEFAULT_NAME_MAX, atomic_write_bytes, name_max, temp_path
 from pocketgan.models.weights import DTYPE_BYTES, WeightsError, read_safetensors, read_safetensors_metadata, read_weights

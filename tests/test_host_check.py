@@ -23,12 +23,11 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from pocketgan.app import ServeError  # noqa: E402
-from pocketgan.app.guard import (ClientLimits, HostCheck, check_allowed_hosts, host_allowed,  # noqa: E402
-                                 parse_host, serve_hosts)
+from pocketgan.app.guard import ClientLimits, HostCheck, check_allowed_hosts, host_allowed, parse_host, serve_hosts  # noqa: E402
 from pocketgan.app.server import create_app  # noqa: E402
-from test_hostile_server import serving  # noqa: E402  (uvicorn with serve's protocol on a free port)
 from pocketgan.cli import main  # noqa: E402
 from pocketgan.models.pretrained import save_pretrained  # noqa: E402
+from test_hostile_server import serving  # noqa: E402  (uvicorn with serve's protocol on a free port)
 
 LIMITS = ClientLimits(body_timeout=5.0, idle_timeout=2.0, header_timeout=2.0)
 PROXY_NAME = "photos.example.org"

@@ -22,7 +22,6 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from clihelp import one_line_error
-
 from pocketgan.cli import main
 from pocketgan.data import download
 from pocketgan.data.download import DatasetSource, download_dataset, unpack
@@ -398,11 +397,10 @@ def test_import_of_small_random_files_never_gives_a_traceback(tmp_path, capsys, 
 # ---------------------------------------------------------------- 9. archives
 
 def _zip_of_zeros(path: Path, megabytes: int) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-        with z.open("horse2zebra/trainA/zeros.bin", "w") as f:
-            block = bytes(1 << 20)
-            for _ in range(megabytes):
-                f.write(block)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z, z.open("horse2zebra/trainA/zeros.bin", "w") as f:
+        block = bytes(1 << 20)
+        for _ in range(megabytes):
+            f.write(block)
     return path
 
 

@@ -23,13 +23,13 @@ pytest.importorskip("uvicorn")
 
 from pocketgan.app import model as served_model  # noqa: E402
 from pocketgan.app.guard import ClientLimits, UploadGate, guarded_h11  # noqa: E402
-from pocketgan.public import public, scrub_paths  # noqa: E402
 from pocketgan.app.pool import MemoryBudget  # noqa: E402
 from pocketgan.app.server import create_app
 from pocketgan.app.translator import Translator  # noqa: E402
 from pocketgan.app.uploads import StagedUpload, UploadError, check_format, decode_upload, sniff_format  # noqa: E402
 from pocketgan.data.images import ImageError, decode_image, decode_plan, load_image  # noqa: E402
 from pocketgan.models.pretrained import save_pretrained  # noqa: E402
+from pocketgan.public import public, scrub_paths  # noqa: E402
 
 BOUNDARY = "hostileboundary"
 FAST = ClientLimits(uploads_per_client=2, max_receiving=64, body_timeout=2.0, idle_timeout=0.4,
@@ -261,7 +261,7 @@ def _recv_all(s: socket.socket, timeout: float) -> bytes:
     try:
         while chunk := s.recv(4096):
             data += chunk
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     return data
 

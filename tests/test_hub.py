@@ -359,7 +359,7 @@ def test_init_from_a_hub_model_is_pinned_to_its_commit(hf_cache, toy_data, tmp_p
     assert saved["init_from"] == f"hf://org/tiny@{SHA}"
     warm = Trainer(tiny_config(toy_data, tmp_path, name="again", init_from=f"hf://org/tiny@{SHA}"), tmp_path / "again")
     assert all(torch.equal(a, b) for a, b in zip(warm.task.generators["G_A"].state_dict().values(),
-                                                   cold.task.generators["G_A"].state_dict().values()))
+                                                   cold.task.generators["G_A"].state_dict().values(), strict=True))
 
 
 def test_a_hub_teacher_is_pinned_in_the_distilled_model(s2w, toy_data, tmp_path, tiny_config):
@@ -553,7 +553,7 @@ def test_pushed_folder_is_what_the_resolver_reads(run_folder, hf_cache, tmp_path
     from pocketgan.models.pretrained import load_generator
 
     a, b = load_generator(snapshot, "G_A"), load_generator(run_folder, "G_A")
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_the_cli_stays_torch_free_and_hub_free():

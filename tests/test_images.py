@@ -73,7 +73,7 @@ def _truncate(path: Path) -> Path:
 
 
 def _close(actual, expected, tol: int) -> bool:
-    return all(abs(a - e) <= tol for a, e in zip(actual, expected))
+    return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
 
 
 @pytest.fixture(scope="module")

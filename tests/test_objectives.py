@@ -4,8 +4,8 @@ described by their entries (pix2pix's report and info, which used to assume Cycl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import pytest
 import torch
@@ -111,9 +111,10 @@ def test_a_new_objective_is_one_class_and_one_registry_entry(colour_moments, toy
     resumed = resume(part["run_dir"], {"max_steps": 0})
     assert resumed["finished"] and resumed["steps"] == full["steps"]
     a, b = load_generator(full["run_dir"], "G_A"), load_generator(resumed["run_dir"], "G_A")
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(va, vb), k
-    metrics = [json.loads(line) for line in open(f"{full['run_dir']}/metrics.jsonl")]
+    with open(f"{full['run_dir']}/metrics.jsonl") as f:
+        metrics = [json.loads(line) for line in f]
     assert set(metrics[0]) >= {"mean", "spread", "lr"} and "cycle_A" not in metrics[0]
     # it learnt: the colour-statistics loss fell
     assert metrics[-1]["mean"] < metrics[0]["mean"]

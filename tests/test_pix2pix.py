@@ -117,7 +117,7 @@ def test_cli_data_pair(paired_toy, tmp_path, capsys):
 def paired_psnr(pipe: TranslationPipeline, data: Path) -> float:
     srcs, dsts = scan_folder(data / "testA").files, scan_folder(data / "testB").files
     outs = pipe([load_image(p) for p in srcs])
-    return float(np.mean([psnr(np.asarray(o), np.asarray(load_image(t))) for o, t in zip(outs, dsts)]))
+    return float(np.mean([psnr(np.asarray(o), np.asarray(load_image(t))) for o, t in zip(outs, dsts, strict=True)]))
 
 
 @pytest.mark.slow
@@ -142,7 +142,7 @@ def test_train_resume_translate_learns_the_mapping(paired_toy, tmp_path):
     torch.manual_seed(0)
     untrained = paired_psnr(TranslationPipeline(build_generator(config["generators"]["G_A"]).eval()), paired_toy)
     nothing = float(np.mean([psnr(np.asarray(load_image(a)), np.asarray(load_image(b))) for a, b in
-                             zip(scan_folder(paired_toy / "testA").files, scan_folder(paired_toy / "testB").files)]))
+                             zip(scan_folder(paired_toy / "testA").files, scan_folder(paired_toy / "testB").files, strict=True)]))
     assert trained > untrained + 5 and trained > nothing + 2, (trained, untrained, nothing)
 
 
@@ -165,7 +165,7 @@ def test_evaluate_adds_paired_scores_in_both_layouts(paired_toy, tmp_path):
         for metric in ("psnr", "ssim", "l1", "kid_x1000", "fid"):
             assert aligned[key][metric] == pytest.approx(matched[key][metric], abs=1e-3), (key, metric)
     srcs, dsts = scan_folder(paired_toy / "testA").files, scan_folder(paired_toy / "testB").files
-    nothing = np.mean([psnr(np.asarray(load_image(a)), np.asarray(load_image(b))) for a, b in zip(srcs, dsts)])
+    nothing = np.mean([psnr(np.asarray(load_image(a)), np.asarray(load_image(b))) for a, b in zip(srcs, dsts, strict=True)])
     assert matched["do_nothing"]["psnr"] == pytest.approx(nothing, abs=1e-3)
     assert 0 < matched["translated"]["ssim"] < 1
     assert "(paired)" in format_result(matched) and "SSIM" in format_result(matched)

@@ -76,7 +76,7 @@ def test_strength_1_is_bit_identical_to_the_plain_pipeline(which, request):
                               [:, :im.height, :im.width]) for im in images]
     default, explicit = TranslationPipeline(g), TranslationPipeline(g, strength=1.0)
     for outs in (default(images), explicit(images), default(images, strength=1.0), default(images, strength=1)):
-        for out, ref in zip(outs, reference):
+        for out, ref in zip(outs, reference, strict=True):
             assert np.array_equal(np.asarray(out), np.asarray(ref))
 
 

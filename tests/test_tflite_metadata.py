@@ -12,7 +12,10 @@ import pytest
 pytest.importorskip("flatbuffers")
 
 from pocketgan.export.tflite_metadata import (  # noqa: E402
-    METADATA_IDENTIFIER, TEXT_FIELDS, metadata_buffer, parse_metadata_buffer,
+    METADATA_IDENTIFIER,
+    TEXT_FIELDS,
+    metadata_buffer,
+    parse_metadata_buffer,
 )
 
 DATA = Path(__file__).parent / "data"

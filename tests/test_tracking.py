@@ -106,7 +106,7 @@ class FakeEvaluator:
         self.n = 4
 
     @classmethod
-    def from_folders(cls, *args, **kwargs) -> "FakeEvaluator":
+    def from_folders(cls, *args, **kwargs) -> FakeEvaluator:
         return cls()
 
     def __call__(self, generators) -> dict:

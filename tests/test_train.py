@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from pocketgan.cli import main
 from pocketgan.inference.pipeline import TranslationPipeline
-from pocketgan.training.checkpoint import load_checkpoint, save_checkpoint
 from pocketgan.models import create_generator
+from pocketgan.training.checkpoint import load_checkpoint, save_checkpoint
 from pocketgan.training.run import CHECKPOINT, TrainingError, resume, train
 
 

@@ -25,7 +25,7 @@ def messy_folder(root: Path) -> Path:
     rgb.convert("CMYK").save(root / "cmyk.jpg")
     rgb.convert("P").save(root / "palette.png")
     rgb.convert("RGBA").save(root / "alpha.png")
-    Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257)).save(root / "gray16.png")
+    Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257).save(root / "gray16.png")
     exif = Image.Exif()
     exif[0x0112] = 6
     rgb.resize((48, 24)).save(root / "rotated.jpg", exif=exif)

@@ -22,7 +22,6 @@ from PIL import Image
 from safetensors.torch import save, save_file
 
 from clihelp import one_line_error
-
 from pocketgan.cli import main
 from pocketgan.models import create_generator
 from pocketgan.models.pretrained import ModelFolderError, load_generator, save_pretrained

@@ -8,14 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from localhttp import Handler
 from pocketgan import cli
 from pocketgan.data.images import DataError
-from pocketgan.models import create_generator
-from pocketgan.models import zoo
+from pocketgan.models import create_generator, zoo
 from pocketgan.models.pretrained import ModelFolderError, load_generator
 from pocketgan.models.zoo import PublishedCheckpoint, import_published, resolve_model
-
-from localhttp import Handler
 
 TOY_G = {"arch": "resnet_6blocks", "ngf": 4, "norm": "instance", "use_dropout": False}
 

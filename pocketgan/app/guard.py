@@ -282,10 +282,8 @@ def guarded_h11(limits: ClientLimits):
         def _header_deadline(self) -> None:
             self._header_timer = None
             if self._waiting_for_request() and not self.transport.is_closing():
-                try:
+                with contextlib.suppress(h11.LocalProtocolError):
                     self.conn.send(h11.ConnectionClosed())
-                except h11.LocalProtocolError:
-                    pass
                 self.transport.close()
 
         def data_received(self, data: bytes) -> None:
@@ -406,11 +404,9 @@ def machine_names() -> list[str]:
     resolve gives the name alone; anything that is not a valid host is left out."""
     name = socket.gethostname()
     found = [name]
-    try:
+    with contextlib.suppress(OSError, UnicodeError):
         found += [str(info[4][0]).partition("%")[0]  # no IPv6 zone: a Host never carries one
                   for info in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)]
-    except (OSError, UnicodeError):
-        pass
     names: list[str] = []
     for host in found:
         if canonical_host(host) is not None and host not in names:

@@ -20,8 +20,12 @@ from ..directions import DIRECTION_NAMES, DIRECTIONS, get_direction
 from ..errors import first_line
 from ..fileio import read_json
 from ..home import file_digest
-from ..inference.onnx_cache import EXPORT_SIZE, _writable_dir, cached_export  # noqa: F401  (EXPORT_SIZE: kept importable here)
-from ..inference.onnx_cache import reusable_export as _up_to_date  # noqa: F401  (the rule, shared with translate)
+from ..inference.onnx_cache import (  # noqa: F401  (EXPORT_SIZE: kept importable here)
+    EXPORT_SIZE,
+    _writable_dir,
+    cached_export,
+    reusable_export as _up_to_date,  # noqa: F401  (the rule, shared with translate)
+)
 from ..inference.runners import ModelFileError, OnnxRunner
 from ..models.config import predicts_change
 from ..models.hub import display_name
@@ -112,7 +116,8 @@ class ServedModel:
             "description": self.config.get("description"),
             "model_card": self.config.get("model_card"),  # bundled models: data, steps, measured FID/KID
             "models": {d: {"url": f"models/{s.url_name}", "bytes": s.path.stat().st_size, "sha256": s.sha256,
-                           "card": {**s.card, "source": display_name(self.source) or self.source.name}} for d, s in self.directions.items()},
+                           "card": {**s.card, "source": display_name(self.source) or self.source.name}}
+                       for d, s in self.directions.items()},
         })
 
     def close(self) -> None:

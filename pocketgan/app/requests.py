@@ -23,8 +23,7 @@ from starlette.requests import Request
 from ..directions import get_direction
 from ..errors import PocketganError
 from ..inference.strength import check_strength
-from .guard import (BodyTimeout, BodyTooLarge, BodyTruncated, ClientLimits, Refused, UploadGate, declared_length,
-                    read_body_form)
+from .guard import BodyTimeout, BodyTooLarge, BodyTruncated, ClientLimits, Refused, UploadGate, declared_length, read_body_form
 from .uploads import UploadError, check_content_type, check_format
 
 FIELD = "image"
@@ -118,7 +117,7 @@ class TranslateRequests:
     def _job(self, form: FormData, direction: str, chosen: float | None, query_strength: bool) -> TranslateJob:
         upload = form.get(FIELD)
         if not isinstance(upload, UploadFile):
-            fields = ", ".join(repr(k if len(k) <= 40 else k[:39] + "…") for k in form.keys()) or "none"
+            fields = ", ".join(repr(k if len(k) <= 40 else k[:39] + "…") for k in form) or "none"
             raise Refusal(422, f"no file in form field {FIELD!r} (fields sent: {fields})")
         if "strength" in form:
             if query_strength:

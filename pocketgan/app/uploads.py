@@ -194,7 +194,7 @@ class StagedUpload:
     def close(self) -> None:
         self._tmp.cleanup()
 
-    def __enter__(self) -> "StagedUpload":
+    def __enter__(self) -> StagedUpload:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
                                     "takes and returns uint8 RGB NHWC images [0,255] (tensors `image` -> `translated`; "
                                     "LiteRT signature `serving_default`, with TFLite metadata). ONNX has dynamic height/width; "
                                     "LiteRT files are fixed at --size (square or not). Each export is checked against "
-                                    "PyTorch on a fixed image and is not written when its PSNR is below the floor for its precision (fp32 40 dB, "
+                                    "PyTorch on a fixed image and is not written when its PSNR is below the floor for "
+                                    "its precision (fp32 40 dB, "
                                     "fp16 35 dB, int8 25 dB) unless --force. "
                                     "Exports of a bundled model go to the model home (`pocketgan models` shows where).")
     ex.add_argument("--model", required=True, help=MODEL_HELP)

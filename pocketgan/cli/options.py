@@ -124,7 +124,8 @@ def write_error(where: str, err: OSError, written: str = "nothing was written") 
     """One line for an OSError while writing ``where``: what failed, what was written, what to do."""
     from ..fileio import write_advice
 
-    return f"{where}: cannot write ({err.strerror or err}); {written}{write_advice(err, elsewhere='choose a place you can write with --out')}"
+    advice = write_advice(err, elsewhere="choose a place you can write with --out")
+    return f"{where}: cannot write ({err.strerror or err}); {written}{advice}"
 
 
 def output_folder(text: str) -> str:

@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import argparse
 
-from .options import (MODEL_HELP, STRENGTH_HELP, add_device, float_up_to, non_negative_int, port_number, positive_int,
-                      strength_value)
+from .options import (
+    MODEL_HELP,
+    STRENGTH_HELP,
+    add_device,
+    float_up_to,
+    non_negative_int,
+    port_number,
+    positive_int,
+    strength_value,
+)
 
 MAX_UPLOAD_MB = 1024
 

@@ -5,8 +5,7 @@ import argparse
 
 from ..choices import IMAGE_FORMATS
 from ..directions import DIRECTION_NAMES
-from .options import (MODEL_HELP, STRENGTH_HELP, add_device, non_negative_int, output_folder, positive_int,
-                      strength_value)
+from .options import MODEL_HELP, STRENGTH_HELP, add_device, non_negative_int, output_folder, positive_int, strength_value
 
 
 def add_parser(sub) -> None:

@@ -300,11 +300,10 @@ def probe_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
 
     Raises :class:`ImageError`.
     """
-    with _pillow_bomb_guard(path, max_pixels):
-        with _open(path, max_pixels, formats) as img:
-            w, h = _stored_size(img)
-            if _orientation(img, header_only=True) in (5, 6, 7, 8):
-                w, h = h, w
+    with _pillow_bomb_guard(path, max_pixels), _open(path, max_pixels, formats) as img:
+        w, h = _stored_size(img)
+        if _orientation(img, header_only=True) in (5, 6, 7, 8):
+            w, h = h, w
     return w, h
 
 
@@ -355,20 +354,20 @@ def decode_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_
     declared size of such a JPEG. Every other file is decoded whole, its declared size within
     ``max_pixels``.
     """
-    with _pillow_bomb_guard(path, max_pixels if max_declared_pixels is None else max(max_pixels, max_declared_pixels)):
-        with _open(path, max_pixels, formats, reduce_for, max_declared_pixels) as img:
-            decoded, declared = img.size, getattr(img, "_draft_declared", img.size)
-            try:
-                img.load()
-            except Exception as err:  # OSError, SyntaxError, zlib.error, EOFError, ...
-                raise ImageError(path, f"truncated or corrupt image ({str(err) or type(err).__name__})") from None
-            orientation = _orientation(img, header_only=False)
-            try:
-                rgb = _to_rgb(img)
-            except MemoryError:
-                raise ImageError(path, "out of memory converting the image to RGB") from None
-            except Exception as err:
-                raise ImageError(path, f"cannot convert mode {img.mode} to RGB ({err})") from None
+    guarded = max_pixels if max_declared_pixels is None else max(max_pixels, max_declared_pixels)
+    with _pillow_bomb_guard(path, guarded), _open(path, max_pixels, formats, reduce_for, max_declared_pixels) as img:
+        decoded, declared = img.size, getattr(img, "_draft_declared", img.size)
+        try:
+            img.load()
+        except Exception as err:  # OSError, SyntaxError, zlib.error, EOFError, ...
+            raise ImageError(path, f"truncated or corrupt image ({str(err) or type(err).__name__})") from None
+        orientation = _orientation(img, header_only=False)
+        try:
+            rgb = _to_rgb(img)
+        except MemoryError:
+            raise ImageError(path, "out of memory converting the image to RGB") from None
+        except Exception as err:
+            raise ImageError(path, f"cannot convert mode {img.mode} to RGB ({err})") from None
     if orientation in _ORIENTATION_FIX:
         rgb = rgb.transpose(_ORIENTATION_FIX[orientation])
     if decoded == declared:  # decoded whole: the declared size is the image's

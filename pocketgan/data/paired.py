@@ -65,7 +65,7 @@ def match_by_name(dir_a: Path, dir_b: Path, max_pixels: int = DEFAULT_MAX_PIXELS
     scan_a, scan_b = scan_folder(dir_a, max_pixels=max_pixels), scan_folder(dir_b, max_pixels=max_pixels)
 
     def entries(scan) -> dict[str, tuple[Path, tuple[int, int] | str]]:  # stem -> (path, size or rejection reason)
-        found = {p.stem: (p, size) for p, size in zip(scan.files, scan.sizes)}
+        found = {p.stem: (p, size) for p, size in zip(scan.files, scan.sizes, strict=True)}
         found.update({p.stem: (p, reason) for p, reason in scan.rejected})
         return found
 
@@ -107,7 +107,7 @@ def scan_pairs(root: str | Path, split: str = "train", max_pixels: int = DEFAULT
     if aligned.is_dir():
         folder = scan_folder(aligned, max_pixels=max_pixels)
         scan = PairScan(source=str(aligned), skipped=folder.warnings())
-        for p, (w, h) in zip(folder.files, folder.sizes):
+        for p, (w, _h) in zip(folder.files, folder.sizes, strict=True):
             if w % 2:
                 scan.skipped.append(f"skipped {p}: width {w} is odd, so it is not an A|B side-by-side pair")
             else:
@@ -150,7 +150,7 @@ class PairedImages(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    @lru_cache(maxsize=2)
+    @lru_cache(maxsize=2)  # noqa: B019 - two (dataset, epoch) plans at most: a bounded hold on self
     def epoch_plan(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch, 0x9A12]).permutation(len(self.pairs))
 

@@ -34,7 +34,7 @@ class SingleFolderImages(UnpairedImages):
     def __len__(self) -> int:
         return len(self.files["A"])
 
-    @lru_cache(maxsize=2)
+    @lru_cache(maxsize=2)  # noqa: B019 - two (dataset, epoch) plans at most: a bounded hold on self
     def epoch_plan(self, epoch: int) -> np.ndarray:  # type: ignore[override]
         """The file index at every position of ``epoch``."""
         return np.random.default_rng([self.seed, epoch, 0x5106]).permutation(len(self))

@@ -120,7 +120,7 @@ def _cover(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     if w >= size and h >= size:
         return img
-    if w <= h:  # short side becomes exactly `size`; no float ceil() surprises
+    if w <= h:  # short side becomes exactly `size`; no float ceil() surprises  # noqa: SIM108
         new_size = (size, max(size, round(h * size / w)))
     else:
         new_size = (max(size, round(w * size / h)), size)

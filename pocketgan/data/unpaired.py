@@ -44,7 +44,7 @@ class UnpairedImages(Dataset):
     def __len__(self) -> int:
         return max(len(self.files["A"]), len(self.files["B"]))
 
-    @lru_cache(maxsize=2)
+    @lru_cache(maxsize=2)  # noqa: B019 - two (dataset, epoch) plans at most: a bounded hold on self
     def epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         """(A indices, B indices) for every position of the epoch."""
         rng = np.random.default_rng([self.seed, epoch, 0xDA7A])

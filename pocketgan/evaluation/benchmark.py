@@ -62,10 +62,10 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -328,7 +328,7 @@ class Calibration:
     given: bool
 
     @classmethod
-    def choose(cls, calibration: str | Path | None, layout: DataLayout | None) -> "Calibration":
+    def choose(cls, calibration: str | Path | None, layout: DataLayout | None) -> Calibration:
         import hashlib
         import json
 
@@ -803,7 +803,8 @@ def _measure(path, name, chosen, spec, generator, hw, pairs, threads, runs, warm
                 if inputs:
                     outputs[row.label] = data_out
                     if rows:  # the reference's own is None, as psnr_db
-                        row.psnr_data_db = round(float(np.mean([_psnr(o, r) for o, r in zip(data_out, ref_data)])), 2)
+                        row.psnr_data_db = round(float(np.mean([_psnr(o, r) for o, r in zip(data_out, ref_data, strict=True)])),
+                                                  2)
                     row.change = _change(inputs, data_out)
             rows.append(row)
             say(progress_line(row, i + 1, len(pairs)))

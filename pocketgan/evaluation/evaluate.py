@@ -22,8 +22,8 @@ from PIL import Image
 
 from ..data.images import DataError, ImageError, load_image, probe_image
 from ..data.inputs import scan_folder
-from ..data.tensors import to_image, to_tensor
 from ..data.paired import load_pair, scan_pairs
+from ..data.tensors import to_image, to_tensor
 from ..devices import resolve_device
 from ..directions import Direction, get_direction
 from ..fileio import atomic_write_bytes, atomic_write_json, read_json
@@ -77,7 +77,8 @@ def check_sizes(folder: Path, sizes: list[tuple[int, int]], allow_small: bool = 
 def cached_features(files: list[Path], images: list[Image.Image], mode: str, device: str, progress: bool, desc: str,
                     use_cache: bool = True) -> np.ndarray:
     """Inception features of decoded image files, cached by (paths, sizes, mtimes, convention)."""
-    key = hashlib.sha1(json.dumps([mode] + [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]).encode()).hexdigest()
+    described = [mode] + [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    key = hashlib.sha1(json.dumps(described).encode()).hexdigest()
     path = cache_dir() / f"{key}.npy"
     if use_cache and path.is_file():
         return np.load(path)
@@ -143,7 +144,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
         sources, originals = load_decodable(scans[0].files[:max_images])
         targets, target_images = load_decodable(scans[1].files[:max_images])
         paired = [p.stem for p in sources] == [p.stem for p in targets] and \
-            all(a.size == b.size for a, b in zip(originals, target_images))
+            all(a.size == b.size for a, b in zip(originals, target_images, strict=True))
     if len(originals) < 2 or len(target_images) < 2:
         raise DataError(f"{data}: need at least 2 test images per domain (found {len(originals)} in {src_dir.name}, "
                         f"{len(target_images)} in {dst_dir.name})")
@@ -155,9 +156,11 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
 
     t0 = time.perf_counter()
     f_target = cached_features(targets, target_images, mode, dev, progress, f"features {dst_dir.name}", use_cache) \
-        if targets is not None else inception_features(target_images, mode=mode, device=dev, progress=progress, desc="features targets")
+        if targets is not None else \
+        inception_features(target_images, mode=mode, device=dev, progress=progress, desc="features targets")
     f_source = cached_features(sources, originals, mode, dev, progress, f"features {src_dir.name}", use_cache) \
-        if sources is not None else inception_features(originals, mode=mode, device=dev, progress=progress, desc="features inputs")
+        if sources is not None else \
+        inception_features(originals, mode=mode, device=dev, progress=progress, desc="features inputs")
     f_fake = inception_features(fakes, mode=mode, device=dev, progress=progress, desc="features translated")
     t_features = time.perf_counter() - t0
 
@@ -173,7 +176,7 @@ def evaluate(model: str | Path, data: str | Path, direction: str | Direction = "
     if back_slot in config["generators"]:
         back = TranslationPipeline(load_generator(model, back_slot), device=dev, max_side=max_side)
         recs = list(back.translate_many(fakes))
-        pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(originals, recs)]
+        pairs = [(np.asarray(o), np.asarray(r)) for o, r in zip(originals, recs, strict=True)]
         result["cycle"] = {"l1": round(float(np.mean([np.abs(o / 255.0 - r / 255.0).mean() for o, r in pairs])), 5),
                            "psnr": round(float(np.mean([psnr(o, r) for o, r in pairs])), 3)}
     result["seconds"] = {"translate": round(t_translate, 2), "features": round(t_features, 2),
@@ -227,14 +230,14 @@ def photo_change(inputs: list[Image.Image], outputs: list[Image.Image], visible:
     and the fraction of pixel values moved by more than ``visible`` levels. KID can improve while
     a photo barely changes; these say whether a user will see the translation at all."""
     diffs = [np.abs(np.asarray(o, np.int16) - np.asarray(i.convert("RGB"), np.int16))
-             for i, o in zip(inputs, outputs)]
+             for i, o in zip(inputs, outputs, strict=True)]
     return {"mean_abs": round(float(np.mean([d.mean() for d in diffs])), 3),
             f"over_{visible}": round(float(np.mean([(d > visible).mean() for d in diffs])), 4)}
 
 
 def paired_scores(outputs: list[Image.Image], targets: list[Image.Image]) -> dict:
     """Mean L1 (in [0,1]), PSNR (dB) and SSIM of each output against its true target."""
-    arrays = [(np.asarray(o, np.float64), np.asarray(t, np.float64)) for o, t in zip(outputs, targets)]
+    arrays = [(np.asarray(o, np.float64), np.asarray(t, np.float64)) for o, t in zip(outputs, targets, strict=True)]
     return {"l1": round(float(np.mean([np.abs(o - t).mean() / 255 for o, t in arrays])), 5),
             "psnr": round(float(np.mean([psnr(o, t) for o, t in arrays])), 3),
             "ssim": round(float(np.mean([ssim(o, t) for o, t in arrays])), 4)}
@@ -243,7 +246,8 @@ def paired_scores(outputs: list[Image.Image], targets: list[Image.Image]) -> dic
 def format_result(r: dict) -> str:
     paired = "psnr" in r["translated"]
     lines = [f"{r['model']}  {r['direction']} ({r['generator']}) on {r['data']}: "
-             f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, {r['convention']} convention"
+             f"{r['n_source']} inputs vs {r['n_target']} real targets{' (paired)' if paired else ''}, "
+             f"{r['convention']} convention"
              + (f", strength {r['strength']:g}" if r.get("strength", 1.0) != 1.0 else ""),
              f"{'':14} {'KID x1000':>16} {'FID':>8}" + (f" {'PSNR':>7} {'SSIM':>6} {'L1':>7}" if paired else "")]
     if r.get("model_type") == "colorization":

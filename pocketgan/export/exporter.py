@@ -190,14 +190,14 @@ def describe_model(model: Path, config: dict, direction: str, slot: str) -> dict
     where they are kept per direction). Taken from config.json (``model_card`` for a bundled model,
     ``training`` for a run, ``published`` for an imported checkpoint) and MODEL/eval.json."""
     from .. import __version__
-    from ..models.zoo import bundled_name
-
     from ..models.hub import provenance
+    from ..models.zoo import bundled_name
 
     bundled = bundled_name(model)
     hub = provenance(model)  # a Hub snapshot: named by its repository, sourced as hf://ORG/NAME@<commit>
     published = config.get("published") if isinstance(config.get("published"), dict) else None
-    card = config.get("model_card") if isinstance(config.get("model_card"), dict) else {}
+    model_card = config.get("model_card")
+    card: dict = model_card if isinstance(model_card, dict) else {}
     training = public(config.get("training"))
     name = bundled or (hub or {}).get("repo_id") or (published or {}).get("name") or model.resolve().name
     license_ = config.get("license") or card.get("license")

@@ -44,8 +44,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -223,6 +223,7 @@ def quantize_model(model: bytes, quantize: str, calibration: list[np.ndarray] | 
         warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
         ranges = None
         if qt.need_calibration:
+            assert calibration is not None  # only the static recipe calibrates, chosen when there is calibration
             ranges = qt.calibrate({SIGNATURE: [{INPUT: image} for image in calibration]},
                                   num_threads=max(1, min(os.cpu_count() or 1, 16)))
         result = qt.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import io
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -47,8 +47,9 @@ def _to_onnx_bytes(net: nn.Module, size, dynamic: bool) -> bytes:
     axes = {INPUT: {1: "height", 2: "width"}, OUTPUT: {1: "height", 2: "width"}} if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(net, (sample,), buf, dynamo=False, opset_version=OPSET, input_names=[INPUT],
-                          output_names=[OUTPUT], dynamic_axes=axes, do_constant_folding=True)
+        # the stubs type `f` as a path; the TorchScript exporter (dynamo=False) writes to a file object too
+        torch.onnx.export(net, (sample,), buf, dynamo=False, opset_version=OPSET,  # type: ignore[arg-type]
+                          input_names=[INPUT], output_names=[OUTPUT], dynamic_axes=axes, do_constant_folding=True)
     return buf.getvalue()
 
 

@@ -17,10 +17,9 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import copy
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -62,8 +61,10 @@ class SubpixelConvTranspose(nn.Module):
         super().__init__()
         if convt.groups != 1 or convt.dilation != (1, 1) or convt.stride[0] != convt.stride[1]:
             raise ValueError("only square-stride, ungrouped, undilated ConvTranspose2d can be rewritten")
-        s, K, p = convt.stride[0], convt.kernel_size[0], convt.padding[0]
-        if convt.kernel_size[1] != K or convt.padding[1] != p or convt.output_padding[0] != convt.output_padding[1]:
+        padding = convt.padding
+        assert not isinstance(padding, str)  # a ConvTranspose2d's padding is always a pair of ints
+        s, K, p = convt.stride[0], convt.kernel_size[0], padding[0]
+        if convt.kernel_size[1] != K or padding[1] != p or convt.output_padding[0] != convt.output_padding[1]:
             raise ValueError("only square ConvTranspose2d kernels can be rewritten")
         if (K - 2 * p + convt.output_padding[0]) != s:
             raise ValueError("only ConvTranspose2d whose output is exactly stride x input can be rewritten")
@@ -83,6 +84,7 @@ class SubpixelConvTranspose(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out * s * s, taps, bias=convt.bias is not None)
         self.conv.weight.data.copy_(weight.reshape(c_out * s * s, c_in, taps, taps))
         if convt.bias is not None:
+            assert self.conv.bias is not None  # made with a bias just above
             self.conv.bias.data.copy_(convt.bias.detach().repeat_interleave(s * s))
         self.pad = (-d_min, d_max, -d_min, d_max)  # left, right, top, bottom (zeros, as ConvT implies)
         self.shuffle = nn.PixelShuffle(s)
@@ -91,6 +93,7 @@ class SubpixelConvTranspose(nn.Module):
     def fold(self, bn: nn.BatchNorm2d) -> None:
         """Absorb a following BatchNorm2d: each of its channels owns s*s consecutive conv channels."""
         r = self.shuffle.upscale_factor ** 2
+        assert bn.running_var is not None and bn.running_mean is not None  # fold_batchnorm: track_running_stats
         scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).repeat_interleave(r)
         shift = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).repeat_interleave(r)
         bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(scale)
@@ -133,12 +136,16 @@ def without_output_padding(convt: nn.ConvTranspose2d) -> nn.ConvTranspose2d:
     if convt.groups != 1 or convt.dilation != (1, 1):
         raise ValueError("only ungrouped, undilated ConvTranspose2d can drop output_padding")
     kh, kw = convt.kernel_size
-    wide = nn.ConvTranspose2d(convt.in_channels, convt.out_channels, (kh + op_h, kw + op_w), convt.stride,
-                              convt.padding, bias=convt.bias is not None)
+    (sh, sw), padding = convt.stride, convt.padding
+    assert not isinstance(padding, str)  # a ConvTranspose2d's padding is always a pair of ints
+    ph, pw = padding
+    wide = nn.ConvTranspose2d(convt.in_channels, convt.out_channels, (kh + op_h, kw + op_w), (sh, sw),
+                              (ph, pw), bias=convt.bias is not None)
     with torch.no_grad():
         wide.weight.zero_()
         wide.weight[:, :, :kh, :kw] = convt.weight
         if convt.bias is not None:
+            assert wide.bias is not None  # made with a bias just above
             wide.bias.copy_(convt.bias)
     return wide.to(convt.weight.dtype)
 

@@ -18,6 +18,8 @@ ai-edge-litert), by field slot as the schema numbers them; ``tests/data/tflite_m
 """
 from __future__ import annotations
 
+from typing import Any
+
 import flatbuffers
 import numpy as np
 from flatbuffers import number_types
@@ -133,7 +135,7 @@ def _name(value) -> str:
 class _Reader:
     """Field access on one table of a flatbuffer, by schema slot."""
 
-    def __init__(self, buf: bytes, pos: int) -> None:
+    def __init__(self, buf: bytes | bytearray, pos: int) -> None:
         self.tab = Table(buf, pos)
 
     def _offset(self, slot: int) -> int:
@@ -177,6 +179,7 @@ def _tensor(t: _Reader) -> dict:
     image = kind == CONTENT_IMAGE
     color = None
     if image:
+        assert content is not None  # kind came from it
         props = content.union(CONTENT["properties"])
         color = COLOR_SPACES.get(props.byte(IMAGE_PROPERTIES["color_space"]) if props else 0, "UNKNOWN")
     stats = t.table(TENSOR["stats"])
@@ -192,7 +195,7 @@ def parse_metadata_buffer(raw: bytes) -> dict:
         raise ValueError(f"{METADATA_NAME} is not a metadata flatbuffer (identifier {raw[4:8]!r})")
     buf = bytearray(raw)
     meta = _Reader(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
-    out = {field: meta.text(MODEL[field]) for field in TEXT_FIELDS}
+    out: dict[str, Any] = {field: meta.text(MODEL[field]) for field in TEXT_FIELDS}
     out["min_parser_version"] = meta.text(MODEL["min_parser_version"])
     subgraphs = meta.tables(MODEL["subgraph_metadata"])
     sub = subgraphs[0] if subgraphs else None
@@ -212,7 +215,7 @@ def read_metadata(model: bytes) -> dict | None:
         if _name(entry.Name()) != METADATA_NAME:
             continue
         data = tree.Buffers(entry.Buffer())
-        if data.Offset() > 1:  # stored after the flatbuffer (large models)
+        if data.Offset() > 1:  # stored after the flatbuffer (large models)  # noqa: SIM108
             raw = bytes(buf[data.Offset():data.Offset() + data.Size()])
         else:
             raw = data.DataAsNumpy().tobytes()

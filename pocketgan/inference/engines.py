@@ -13,7 +13,7 @@ the ONNX engine cannot serve (a .tflite file, a folder whose export fails or who
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ..directions import get_direction
 from ..errors import MissingDependency, OptionError, PocketganError, first_line

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from ..models import hub
 from ..directions import get_direction
 from ..errors import PocketganError, first_line
 from ..fileio import atomic_write_json, read_json
 from ..home import file_digest, pocketgan_home
+from ..models import hub
 from ..models.config import predicts_change
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of the stride

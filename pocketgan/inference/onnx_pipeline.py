@@ -17,8 +17,9 @@ alone takes seconds; a one-photo `pocketgan translate` is dominated by that impo
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image
@@ -27,6 +28,9 @@ from .fullres import apply_change
 from .runners import OnnxRunner
 from .sizing import fit_within
 from .strength import check_strength
+
+if TYPE_CHECKING:  # torch: imported only when the torch engine translates
+    from .pipeline import TranslationPipeline
 
 MIN_SIDE = 16  # the inner reflection pads of the generators need this much
 
@@ -52,7 +56,7 @@ class OnnxTranslationPipeline:
         self.full_res = full_res
         self.batch_size = 1  # the exported graph's batch is 1
         # what translates videos (set by engines.open_pipeline): their stabilisation is torch code
-        self.torch_fallback: Callable[[], object] | None = None
+        self.torch_fallback: Callable[[], TranslationPipeline] | None = None
 
     def working_size(self, size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) the image is translated at: the original, or scaled to fit ``max_side``."""
@@ -70,7 +74,7 @@ class OnnxTranslationPipeline:
         pad_w = max(w + (-w % self.multiple), least) - w
         pad_h = max(h + (-h % self.multiple), least) - h
         if pad_w or pad_h:
-            mode = "reflect" if pad_w < w and pad_h < h else "edge"
+            mode: Literal["reflect", "edge"] = "reflect" if pad_w < w and pad_h < h else "edge"
             small = np.pad(small, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
         return np.ascontiguousarray(small[None])
 
@@ -86,7 +90,7 @@ class OnnxTranslationPipeline:
         strength = self.strength if strength is None else check_strength(strength)
         image = image.convert("RGB")
         work = self.working_size(image.size)
-        small_im = image if image.size == work else image.resize(work, Image.BICUBIC)
+        small_im = image if image.size == work else image.resize(work, Image.Resampling.BICUBIC)
         small = np.asarray(small_im, dtype=np.uint8)
         translated, generated = self._run(small)
         at_full_size = size != work and self.applies_change_at_full_size
@@ -98,12 +102,12 @@ class OnnxTranslationPipeline:
         else:
             x = (small.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0) - np.float32(0.5)) / np.float32(0.5)
             if at_full_size:
-                photo = image if image.size == size else image.resize(size, Image.BICUBIC)
+                photo = image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
                 return apply_change(photo, x, generated - x, strength)
             y = np.clip(x + np.float32(strength) * (generated - x), -1.0, 1.0)
             result = np.clip(np.rint((y + 1.0) * np.float32(127.5)), 0, 255).astype(np.uint8).transpose(1, 2, 0)
         out = Image.fromarray(np.ascontiguousarray(result), mode="RGB")
-        return out if out.size == size else out.resize(size, Image.BICUBIC)
+        return out if out.size == size else out.resize(size, Image.Resampling.BICUBIC)
 
     def translate_many(self, images: Iterable[Image.Image], strength: float | None = None) -> Iterator[Image.Image]:
         """Translate a stream of images, yielding results in input order, each at its image's size."""

@@ -23,8 +23,9 @@ rounding to uint8):
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -37,8 +38,8 @@ from ..directions import Direction, get_direction
 from ..models.config import predicts_change
 from ..models.pretrained import load_generator, read_model_config
 from ..models.zoo import resolve_model
-from .fullres import apply_change
 from .exported import ExportedGenerator
+from .fullres import apply_change
 from .sizing import fit_within
 from .strength import check_strength
 
@@ -58,7 +59,7 @@ class TranslationPipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, direction: str | Direction = "AtoB",
-                        device: str | torch.device = "auto", **kwargs) -> "TranslationPipeline":
+                        device: str | torch.device = "auto", **kwargs) -> TranslationPipeline:
         """``folder``: a model folder, an exported .onnx/.tflite, or a model name (bundled or imported,
         see :mod:`pocketgan.models.zoo`); None = the bundled summer2winter model. ``device``: see
         :func:`pocketgan.devices.resolve_device` (exported files always run on the CPU). ``kwargs``:
@@ -138,7 +139,7 @@ class TranslationPipeline:
         """``images`` at working ``size`` (w, h) as a float [-1, 1] batch, padded to the stride
         multiple (and tiny images up to 16 px so the inner reflection pads fit)."""
         w, h = size
-        x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.BICUBIC)) for im in images])
+        x = torch.stack([to_tensor(im if im.size == size else im.resize(size, Image.Resampling.BICUBIC)) for im in images])
         least = max(self.multiple, 16)
         pad_w = max(w + (-w % self.multiple), least) - w
         pad_h = max(h + (-h % self.multiple), least) - h
@@ -156,7 +157,7 @@ class TranslationPipeline:
         x = self._network_input(images, size)
         xd = x.to(self.device)
         if self.scales_change:
-            g = self.generator
+            g: Any = self.generator  # a residual generator: forward(x, layers=...) and nce_layer_count()
             change = g(xd, layers=[g.nce_layer_count() - 1])[0]
         else:
             change = self.generator(xd).to(xd.dtype) - xd
@@ -173,10 +174,10 @@ class TranslationPipeline:
         if target != small and self.applies_change_at_full_size:
             photo = image.convert("RGB")
             if photo.size != target:
-                photo = photo.resize(target, Image.BICUBIC)
+                photo = photo.resize(target, Image.Resampling.BICUBIC)
             return apply_change(photo, x, change, strength)
         result = to_image(torch.clamp(x + strength * change, -1.0, 1.0))
-        return result if result.size == target else result.resize(target, Image.BICUBIC)
+        return result if result.size == target else result.resize(target, Image.Resampling.BICUBIC)
 
     @torch.no_grad()
     def _translate_batch(self, images: list[Image.Image], size: tuple[int, int],
@@ -191,9 +192,9 @@ class TranslationPipeline:
         x = self._network_input(images, size)
         y = self._forward(x.to(self.device), strength).float().cpu()[:, :, :h, :w]
         out = []
-        for t, target in zip(y, targets):
+        for t, target in zip(y, targets, strict=True):
             result = to_image(t)
-            out.append(result if result.size == target else result.resize(target, Image.BICUBIC))
+            out.append(result if result.size == target else result.resize(target, Image.Resampling.BICUBIC))
         return out
 
     def translate_to(self, image: Image.Image, size: tuple[int, int], strength: float | None = None) -> Image.Image:
@@ -210,7 +211,7 @@ class TranslationPipeline:
 
     def _translate_stream(self, images: Iterable[Image.Image], strength: float) -> Iterator[Image.Image]:
         pending: list[Image.Image] = []
-        pending_size = None
+        pending_size = (0, 0)  # the working size of the images pending (none yet)
         for im in images:
             size = self.working_size(im.size)
             if pending and (size != pending_size or len(pending) == self.batch_size):

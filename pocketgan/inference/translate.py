@@ -16,8 +16,9 @@ import errno
 import os
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from tqdm import tqdm
 
@@ -28,8 +29,25 @@ from ..fileio import name_max, write_advice
 from .videofiles import VideoError
 
 if TYPE_CHECKING:  # torch: imported only when the torch engine translates (see engines.py)
-    from .onnx_pipeline import OnnxTranslationPipeline
+    from PIL import Image
+
     from .pipeline import TranslationPipeline
+
+
+class Translator(Protocol):
+    """What :func:`translate_files` asks of a pipeline: :class:`~pocketgan.inference.pipeline.TranslationPipeline`
+    and :class:`~pocketgan.inference.onnx_pipeline.OnnxTranslationPipeline` both."""
+
+    def translate_many(self, images: Iterable[Image.Image], strength: float | None = None) -> Iterator[Image.Image]: ...
+
+
+def _video_pipeline(pipe: Translator) -> TranslationPipeline:
+    """The pipeline videos go through (their stabilisation is torch code): an ONNX pipeline's
+    ``torch_fallback`` (set by :func:`pocketgan.inference.engines.open_pipeline`), else ``pipe``
+    itself (then the torch pipeline)."""
+    fallback = getattr(pipe, "torch_fallback", None)
+    return fallback() if fallback is not None else cast("TranslationPipeline", pipe)
+
 
 # an output the file system refuses for its own name: the next output may be fine (EINVAL: a name
 # Windows or a FAT/SMB file system does not allow; EILSEQ: bytes a UTF-8-only file system rejects)
@@ -95,7 +113,7 @@ def output_paths(inputs: list[Path], out_dir: Path, fmt: str | None, taken: set[
     return result
 
 
-def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs: list[str], out_dir: str | Path, fmt: str = "png",
+def translate_files(pipe: Translator, inputs: list[str], out_dir: str | Path, fmt: str = "png",
                     progress: bool = True, stabilize: bool = True) -> tuple[list[Path], list[str], list[str]]:
     """Returns (written files, skipped inputs, skipped outputs), the skips as the lines printed for
     them. Unreadable inputs, and outputs whose name the file system refuses, are reported and
@@ -119,7 +137,7 @@ def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs:
     ok: list[tuple[Path, Path]] = []  # (input, output) of files that decoded
 
     def images():
-        for src, dst in zip(files, targets):
+        for src, dst in zip(files, targets, strict=True):
             try:
                 img = load_image(src)
             except ImageError as e:
@@ -130,7 +148,7 @@ def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs:
             ok.append((src, dst))
             yield img
 
-    written = []
+    written: list[Path] = []
     if files:
         with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr, desc="translating") as bar:
             for i, result in enumerate(pipe.translate_many(images())):
@@ -146,17 +164,16 @@ def translate_files(pipe: TranslationPipeline | OnnxTranslationPipeline, inputs:
                 else:
                     written.append(dst)
                 bar.update(1)
-    video_pipe = pipe
-    if videos and getattr(pipe, "torch_fallback", None) is not None:
-        video_pipe = pipe.torch_fallback()
-    for src, dst in zip(videos, video_targets):
+    video_pipe = _video_pipeline(pipe) if videos else None
+    for src, dst in zip(videos, video_targets, strict=True):
         from .video import translate_video
+        assert video_pipe is not None  # there are videos
         try:
-            result = translate_video(video_pipe, src, dst, stabilize=stabilize, progress=progress)
+            done = translate_video(video_pipe, src, dst, stabilize=stabilize, progress=progress)
         except VideoError as e:
             errors.append(str(e))
             print(f"skipped {e}", file=sys.stderr, flush=True)
             continue
-        print(f"{src}: {result.frames} frames translated at {result.fps:.1f} frames/s -> {dst}", flush=True)
+        print(f"{src}: {done.frames} frames translated at {done.fps:.1f} frames/s -> {dst}", flush=True)
         written.append(dst)
     return written, errors, unwritten

@@ -19,23 +19,25 @@ to the full-size frame for residual models, see :mod:`pocketgan.inference.fullre
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..data.inputs import VIDEO_EXTENSIONS, is_video  # noqa: F401  (the one rule; importable here)
 from ..errors import MissingDependency, PocketganError, first_line
 from .pipeline import TranslationPipeline
-from ..data.inputs import VIDEO_EXTENSIONS, is_video  # noqa: F401  (the one rule; importable here)
 from .videofiles import VideoError  # noqa: F401  (defined there, torch-free)
+
 INSTALL_HINT = "pip install 'pocketgan[video]'"
 
 # suffix -> (FFmpeg muxer, video encoder, audio codecs the muxer takes as they are (None: any), audio encoder)
@@ -93,6 +95,7 @@ class ChangeStabilizer:
             if float(motion.mean()) > self.cut:
                 out = change
             else:
+                assert self._change is not None  # set with self._x
                 r = max(0, min(self.radius, (min(x.shape[-2:]) - 1) // 2))
                 if r:
                     motion = F.avg_pool2d(motion[None], 2 * r + 1, stride=1, padding=r, count_include_pad=False)[0]
@@ -194,7 +197,7 @@ def translate_video(pipe: TranslationPipeline, src: str | os.PathLike[str], dst:
         vin.thread_type = "AUTO"
         rate = vin.average_rate or vin.guessed_rate or Fraction(25)
         total = vin.frames or None
-        out = av.open(str(tmp), "w", format=muxer)
+        out = container = av.open(str(tmp), "w", format=muxer)
         vout = aout = None
         waiting_audio: list = []  # audio packets that come before the first video frame
         audio_codec = ain and getattr(ain.codec_context.codec, "canonical_name", ain.codec_context.name)
@@ -202,16 +205,16 @@ def translate_video(pipe: TranslationPipeline, src: str | os.PathLike[str], dst:
 
         def open_streams(first: Image.Image):
             nonlocal vout, aout
-            vout = out.add_stream(vcodec, rate=rate)
+            vout = container.add_stream(vcodec, rate=rate)
             vout.width, vout.height = first.size
             vout.pix_fmt = _pixel_format(vcodec, first.size)
             vout.options = dict(ENCODER_OPTIONS.get(vcodec, {}))
             vout.codec_context.time_base = vin.time_base or Fraction(1, 1) / rate
             if ain is not None:
                 if copy_audio:
-                    aout = out.add_stream_from_template(ain)
+                    aout = container.add_stream_from_template(ain)
                 else:
-                    aout = out.add_stream(acodec, rate=ain.codec_context.sample_rate or 48000)
+                    aout = container.add_stream(acodec, rate=ain.codec_context.sample_rate or 48000)
                     aout.layout = ain.codec_context.layout
             for packet in waiting_audio:
                 mux_audio(packet)
@@ -222,10 +225,11 @@ def translate_video(pipe: TranslationPipeline, src: str | os.PathLike[str], dst:
                 if packet.dts is None:
                     return
                 packet.stream = aout
-                out.mux(packet)
+                container.mux(packet)
             else:
+                assert aout is not None  # open_streams made it: audio packets mean there is ain
                 for frame in packet.decode():
-                    out.mux(aout.encode(frame))
+                    container.mux(aout.encode(frame))
 
         times: deque = deque()  # (pts, time_base) of the frames in the translation queue
 
@@ -252,14 +256,15 @@ def translate_video(pipe: TranslationPipeline, src: str | os.PathLike[str], dst:
                     frame.pts, frame.time_base = frames, Fraction(1, 1) / rate
                 else:
                     frame.pts, frame.time_base = pts, time_base
-                out.mux(vout.encode(frame))
+                assert vout is not None  # decoded() opened the streams before its first frame
+                container.mux(vout.encode(frame))
                 frames += 1
                 bar.update(1)
         if vout is None:
             raise VideoError(f"{src}: no frames could be decoded")
-        out.mux(vout.encode(None))
+        container.mux(vout.encode(None))
         if aout is not None and not copy_audio:
-            out.mux(aout.encode(None))
+            container.mux(aout.encode(None))
         out.close()
         out = None
         os.replace(tmp, dst)
@@ -271,10 +276,8 @@ def translate_video(pipe: TranslationPipeline, src: str | os.PathLike[str], dst:
     finally:
         source.close()
         if out is not None:
-            try:
+            with contextlib.suppress(*errors):
                 out.close()
-            except errors:
-                pass
         if tmp.exists():
             tmp.unlink()
     return VideoResult(dst, frames, time.perf_counter() - start)

@@ -5,5 +5,6 @@ from __future__ import annotations
 
 from ..errors import PocketganError
 
+
 class VideoError(PocketganError):
     """A video that cannot be read or written; one line naming the file."""

@@ -59,6 +59,8 @@ def binomial_filter(taps: int) -> torch.Tensor:
 class BlurDownsample(nn.Module):
     """Reflect-pad by 1, then a depthwise 3x3 binomial blur with stride 2: H -> ceil(H/2)."""
 
+    filt: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
@@ -72,6 +74,8 @@ class BlurDownsample(nn.Module):
 class BlurUpsample(nn.Module):
     """Replicate-pad by 1, a depthwise stride-2 transposed conv with the 4x4 binomial filter (x4,
     so a flat image stays flat), and a one-pixel crop on every side: H -> 2H."""
+
+    filt: torch.Tensor  # a buffer (register_buffer)
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -117,13 +121,13 @@ class CutResnetGenerator(ResnetGenerator):
 
     def _downsample(self, cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
         if not self.antialias:
-            return ResnetGenerator._downsample(cin, cout, make_norm, bias)
+            return super()._downsample(cin, cout, make_norm, bias)
         return [nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=bias), make_norm(cout), nn.ReLU(True),
                 BlurDownsample(cout)]
 
     def _upsample(self, cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
         if not self.antialias_up:
-            return ResnetGenerator._upsample(cin, cout, make_norm, bias)
+            return super()._upsample(cin, cout, make_norm, bias)
         return [BlurUpsample(cin), nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=bias), make_norm(cout),
                 nn.ReLU(True)]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from .. import __version__
 from ..directions import SLOTS
@@ -51,7 +52,7 @@ _EXAMPLE = "e.g. hf://your-name/summer2winter or hf://your-name/summer2winter@ma
 _ASKED: dict[str, str | None] = {}
 
 
-def is_hub_spec(spec) -> bool:
+def is_hub_spec(spec: object) -> TypeGuard[str]:
     """True for a string that starts with ``hf://`` (well formed or not: :func:`parse_spec` says)."""
     return isinstance(spec, str) and spec.startswith(SCHEME)
 
@@ -107,14 +108,14 @@ class _NeverRaised(Exception):
     """Stands in for an error class the installed huggingface_hub does not have."""
 
 
-def _errors():
+def _errors() -> tuple[Any, dict[str, type[BaseException]]]:
     """(the library, its error classes by name): from ``huggingface_hub.errors``, or
     ``huggingface_hub.utils`` where an older release keeps one; :class:`_NeverRaised` for a class
     the installed release lacks (IncompleteSnapshotError is recent)."""
     import importlib
 
     hub = _hub()
-    found: dict[str, type] = {}
+    found: dict[str, type[BaseException]] = {}
     for module in ("huggingface_hub.errors", "huggingface_hub.utils"):
         try:
             mod = importlib.import_module(module)

@@ -8,6 +8,7 @@ checked, whatever the file's suffix; a damaged file is one WeightsError line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save
@@ -52,7 +53,7 @@ def import_reference(path: str | Path, out: str | Path, arch: str = "resnet_9blo
     net = build_generator(spec)
     state = clean_reference_state(state, net)
     load_weights(net, state, str(path))
-    config = read_model_config(out) if (out / CONFIG_NAME).is_file() else {
+    config: dict[str, Any] = read_model_config(out) if (out / CONFIG_NAME).is_file() else {
         "format": FORMAT, "model_type": "imported", "generators": {}, "source": {}}
     atomic_write_bytes(out / f"{slot}.safetensors", save({k: v.contiguous() for k, v in net.state_dict().items()}))
     config["generators"][slot] = net.config

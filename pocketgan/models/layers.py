@@ -6,7 +6,7 @@ running stats (so it adds no state_dict keys), BatchNorm with both, and N(0, 0.0
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 from torch.nn import init
@@ -55,5 +55,6 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
 
     net.apply(init_module)
     for m in net.modules():  # networks that must start as a particular function finish their own init
-        if callable(getattr(m, "reset_output", None)):
-            m.reset_output()
+        reset_output = getattr(m, "reset_output", None)
+        if callable(reset_output):
+            reset_output()

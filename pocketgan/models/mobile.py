@@ -38,7 +38,7 @@ last head index is the predicted change, never the clamped ``x + change``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -107,8 +107,10 @@ class MobileResnetGenerator(nn.Module):
     def reset_output(self) -> None:
         """Called after weight initialisation: a residual generator starts as the identity."""
         if self.residual:
-            nn.init.zeros_(self.head[1].weight)
-            nn.init.zeros_(self.head[1].bias)
+            conv = self.head[1]  # after the pad
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
 
     def feature_points(self) -> dict[str, nn.Module]:
         """Modules whose outputs distillation matches (see :func:`pocketgan.models.feature_points`)."""
@@ -121,6 +123,7 @@ class MobileResnetGenerator(nn.Module):
         running them one after the other is the generator before its residual sum."""
         flat: list[nn.Module] = [*self.stem, *self.down, *self.blocks]
         for block in self.up:
+            assert isinstance(block, UpBlock)
             flat += [block.up, *block.conv]
         return flat + list(self.head)
 

@@ -5,7 +5,7 @@ net or restore the wrong mode."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch.nn as nn
 

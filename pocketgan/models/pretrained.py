@@ -16,10 +16,18 @@ from safetensors.torch import save
 from .. import __version__
 from ..errors import ModelFolderError, first_line  # ModelFolderError: defined there, imported from here too
 from ..fileio import atomic_write_bytes, atomic_write_json
-from .config import (CONFIG_NAME, FORMAT, MAX_GENERATOR_PARAMS, check_generator_spec, check_model_config,  # noqa: F401
-                     predicts_change, read_model_config)
+from .config import (  # noqa: F401
+    CONFIG_NAME,
+    FORMAT,
+    MAX_GENERATOR_PARAMS,
+    check_generator_spec,
+    check_model_config,
+    predicts_change,
+    read_model_config,
+)
 from .registry import create_generator
 from .weights import read_safetensors
+
 
 def save_pretrained(folder: str | Path, generators: dict[str, nn.Module], **info) -> Path:
     """Write ``config.json`` and ``<name>.safetensors`` for each generator. ``info`` (e.g.

@@ -6,7 +6,7 @@ model folder can rebuild it from ``config.json`` without pickles or import-by-st
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch.nn as nn
 

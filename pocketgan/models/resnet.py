@@ -26,8 +26,9 @@ checkpoint themselves whichever way they are called.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn as nn
@@ -55,7 +56,7 @@ def check_nce_layers(net: nn.Module, layers: Sequence[int], count: int) -> list[
         if isinstance(i, bool) or not isinstance(i, numbers.Integral):
             raise OptionError(f"--nce-layers: layer indices must be integers (got {i!r})")
     layers = [int(i) for i in layers]
-    if any(b <= a for a, b in zip(layers, layers[1:])):
+    if any(b <= a for a, b in itertools.pairwise(layers)):
         raise OptionError(f"--nce-layers {','.join(map(str, layers))}: indices must be strictly increasing "
                           "(features come back in layer order)")
     bad = [i for i in layers if not 0 <= i < count]
@@ -142,12 +143,10 @@ class ResnetGenerator(nn.Module):
         self.n_blocks = n_blocks
         self._first_block, self._up1 = first_block, up1
 
-    @staticmethod
-    def _downsample(cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
+    def _downsample(self, cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=bias), make_norm(cout), nn.ReLU(True)]
 
-    @staticmethod
-    def _upsample(cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
+    def _upsample(self, cin: int, cout: int, make_norm, bias: bool) -> list[nn.Module]:
         return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=bias),
                 make_norm(cout), nn.ReLU(True)]
 

@@ -2,7 +2,7 @@
 the reference ``UnetGenerator`` so state_dict keys match its published pix2pix weights."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -23,13 +23,16 @@ class UnetSkipBlock(nn.Module):
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         in_channels = outer_nc if in_channels is None else in_channels
         downconv = nn.Conv2d(in_channels, inner_nc, 4, stride=2, padding=1, bias=bias)
+        layers: list[nn.Module]
         if outermost:
+            assert submodule is not None, "every block but the innermost wraps a submodule"
             up = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, nn.ReLU(True), up, nn.Tanh()]
         elif innermost:
             up = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), up, make_norm(outer_nc)]
         else:
+            assert submodule is not None, "every block but the innermost wraps a submodule"
             up = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), downconv, make_norm(inner_nc), submodule,
                       nn.ReLU(True), up, make_norm(outer_nc)]

@@ -94,7 +94,7 @@ def read_safetensors(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tens
     metadata = read_safetensors_metadata(path)
     try:
         with safe_open(os.fspath(path), framework="pt") as f:
-            return {name: f.get_tensor(name) for name in f.keys()}, metadata
+            return {name: f.get_tensor(name) for name in f.keys()}, metadata  # noqa: SIM118 - safe_open is not iterable
     except (SafetensorError, OSError) as e:  # the file changed since the check
         raise WeightsError(path, first_line(e)) from None
 

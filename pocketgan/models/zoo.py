@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import hub
+from ..directions import DIRECTIONS
 from ..fileio import atomic_write_json
 from ..home import pocketgan_home
-from ..directions import DIRECTIONS
+from . import hub
 from .pretrained import CONFIG_NAME, ModelFolderError, read_model_config
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"

@@ -10,7 +10,7 @@ which checkpoints restore (exact resume). Images are in [-1, 1], as everywhere i
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn

@@ -37,19 +37,19 @@ if TYPE_CHECKING:
 class Callback:
     """A behaviour of a run; every event is a no-op unless overridden."""
 
-    def on_train_start(self, trainer: "Trainer") -> None: ...
+    def on_train_start(self, trainer: Trainer) -> None: ...
 
-    def on_step_end(self, trainer: "Trainer", losses: dict) -> None: ...
+    def on_step_end(self, trainer: Trainer, losses: dict) -> None: ...
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
 
-    def on_epoch_end(self, trainer: "Trainer") -> None: ...
+    def on_epoch_end(self, trainer: Trainer) -> None: ...
 
-    def on_evaluate(self, trainer: "Trainer", record: dict[str, Any]) -> None: ...
+    def on_evaluate(self, trainer: Trainer, record: dict[str, Any]) -> None: ...
 
-    def on_checkpoint(self, trainer: "Trainer") -> None: ...
+    def on_checkpoint(self, trainer: Trainer) -> None: ...
 
-    def on_train_end(self, trainer: "Trainer", summary: dict | None) -> None: ...
+    def on_train_end(self, trainer: Trainer, summary: dict | None) -> None: ...
 
 
 EVENTS = tuple(name for name in vars(Callback) if name.startswith("on_"))
@@ -61,7 +61,7 @@ class CallbackList:
     def __init__(self, callbacks: list[Callback]) -> None:
         self.callbacks = list(callbacks)
 
-    def emit(self, event: str, trainer: "Trainer", *payload) -> None:
+    def emit(self, event: str, trainer: Trainer, *payload) -> None:
         for cb in self.callbacks:
             getattr(cb, event)(trainer, *payload)
 
@@ -72,16 +72,16 @@ class MetricsFile(Callback):
     def __init__(self) -> None:
         self.file = None
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         with trainer.writing("metrics.jsonl"):
-            self.file = open(trainer.folder.metrics, "a", encoding="utf-8")
+            self.file = open(trainer.folder.metrics, "a", encoding="utf-8")  # noqa: SIM115 - closed by on_train_end
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         with trainer.writing("metrics.jsonl"):
             self.file.write(json.dumps(record) + "\n")
             self.file.flush()
 
-    def on_train_end(self, trainer: "Trainer", summary: dict | None) -> None:
+    def on_train_end(self, trainer: Trainer, summary: dict | None) -> None:
         if self.file is not None:
             self.file.close()
             self.file = None
@@ -93,21 +93,21 @@ class ProgressBar(Callback):
     def __init__(self) -> None:
         self.bar = None
 
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         self.bar = tqdm(total=trainer.total_steps, initial=min(trainer.progress.step, trainer.total_steps),
                         disable=not trainer.cfg.progress, unit="it", dynamic_ncols=True, file=sys.stderr,
                         mininterval=0.1 if sys.stderr.isatty() else 30)  # logs get a line per 30 s, not per step
 
-    def on_step_end(self, trainer: "Trainer", losses: dict) -> None:
+    def on_step_end(self, trainer: Trainer, losses: dict) -> None:
         p = trainer.progress
         self.bar.set_description_str(f"epoch {p.epoch + 1}/{trainer.cfg.total_epochs} iter {p.iter_in_epoch}/"
                                      f"{trainer.steps_per_epoch}", refresh=False)
         self.bar.update(1)
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self.bar.set_postfix({k: f"{record[k]:.3f}" for k in trainer.spec.progress_losses if k in record}, refresh=False)
 
-    def on_train_end(self, trainer: "Trainer", summary: dict | None) -> None:
+    def on_train_end(self, trainer: Trainer, summary: dict | None) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -116,15 +116,15 @@ class ProgressBar(Callback):
 class SampleGrids(Callback):
     """samples/step_*.png every ``--sample-every`` steps, at each epoch's end and at the last step."""
 
-    def on_step_end(self, trainer: "Trainer", losses: dict) -> None:
+    def on_step_end(self, trainer: Trainer, losses: dict) -> None:
         every = trainer.cfg.sample_every
         if every and trainer.progress.step % every == 0:
             trainer.write_samples()
 
-    def on_epoch_end(self, trainer: "Trainer") -> None:
+    def on_epoch_end(self, trainer: Trainer) -> None:
         trainer.write_samples()
 
-    def on_train_end(self, trainer: "Trainer", summary: dict | None) -> None:
+    def on_train_end(self, trainer: Trainer, summary: dict | None) -> None:
         if summary is not None and trainer.last_sample_step != trainer.progress.step:
             trainer.write_samples()
 
@@ -132,7 +132,7 @@ class SampleGrids(Callback):
 class PeriodicEvaluation(Callback):
     """FID/KID on the fixed test subset every ``--eval-every`` epochs (eval.jsonl, best/)."""
 
-    def on_epoch_end(self, trainer: "Trainer") -> None:
+    def on_epoch_end(self, trainer: Trainer) -> None:
         every = trainer.cfg.eval_every
         if every and trainer.progress.epoch % every == 0:
             trainer.evaluate()

@@ -86,8 +86,8 @@ def validate_checkpoint_meta(meta, path: str | Path, *, resume: bool = False) ->
     :meth:`TrainConfig.validate` accepts) and whose counters (``epoch``, ``iter_in_epoch``,
     ``step``, ``steps_per_epoch``) are whole numbers >= 0 (what ``pocketgan info`` reads).
     ``resume=True``: also the component tables restoring a run reads (state.py; a checkpoint of the
-    first format is checked as :func:`~pocketgan.training.state.upgrade` reads it). Raises :class:`CheckpointError`, one line naming ``path``
-    and the field."""
+    first format is checked as :func:`~pocketgan.training.state.upgrade` reads it). Raises
+    :class:`CheckpointError`, one line naming ``path`` and the field."""
     from .config import ConfigError, read_run_config
 
     def bad(field: str, why: str) -> CheckpointError:

@@ -18,9 +18,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..choices import DIFFAUGMENT_POLICIES, EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, LOGGERS, NORMS, PREPROCESS_MODES
 from ..directions import DIRECTION_NAMES
 from ..errors import PocketganError
-from ..choices import DIFFAUGMENT_POLICIES, EVAL_CONVENTIONS, GAN_MODES, INIT_TYPES, LOGGERS, NORMS, PREPROCESS_MODES
 from .objectives import OBJECTIVES, get_objective
 
 
@@ -36,7 +36,8 @@ class ConfigError(PocketganError):
 @dataclass
 class TrainConfig:
     # --- data -------------------------------------------------------------------------------
-    data: str | None = opt(None, "dataset root holding trainA/ and trainB/ (testA/ testB/ optional, used for samples)", "data", runtime=True)
+    data: str | None = opt(None, "dataset root holding trainA/ and trainB/ (testA/ testB/ optional, used for samples)", "data",
+                           runtime=True)
     a: str | None = opt(None, "folder of domain-A training images (instead of --data)", "data", runtime=True)
     b: str | None = opt(None, "folder of domain-B training images (instead of --data)", "data", runtime=True)
     preprocess: str = opt("resize_and_crop", "training-time resize/crop", "data",
@@ -44,7 +45,8 @@ class TrainConfig:
     load_size: int = opt(286, "resize images to this size before cropping", "data")
     crop_size: int = opt(256, "random crop size = training resolution", "data")
     flip: bool = opt(True, "random horizontal flips", "data")
-    max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data", runtime=True)
+    max_pixels: int = opt(8192 * 8192, "refuse images with more pixels than this (decompression-bomb guard)", "data",
+                          runtime=True)
 
     # --- model ------------------------------------------------------------------------------
     model: str = opt("cyclegan", "training objective (`pocketgan train --help` lists them; see objectives.py)", "model")
@@ -98,9 +100,12 @@ class TrainConfig:
     threads: int = opt(0, "CPU threads for torch (0 = torch's default)", "run", runtime=True)
     workers: int = opt(-1, "data loader processes (-1 = auto: 0 on CPU, 4 on GPU)", "run", runtime=True)
     log_every: int = opt(50, "log losses to metrics.jsonl and the progress bar every N steps", "run", runtime=True)
-    sample_every: int = opt(1000, "write a sample grid every N steps (and at each epoch end; 0 = epoch ends only)", "run", runtime=True)
-    checkpoint_every: int = opt(1000, "checkpoint every N steps (and at each epoch end, at the end, and on Ctrl-C)", "run", runtime=True)
-    max_steps: int = opt(0, "stop (with a checkpoint) after this many steps in total; 0 = run the full schedule", "run", runtime=True)
+    sample_every: int = opt(1000, "write a sample grid every N steps (and at each epoch end; 0 = epoch ends only)", "run",
+                            runtime=True)
+    checkpoint_every: int = opt(1000, "checkpoint every N steps (and at each epoch end, at the end, and on Ctrl-C)", "run",
+                                runtime=True)
+    max_steps: int = opt(0, "stop (with a checkpoint) after this many steps in total; 0 = run the full schedule", "run",
+                         runtime=True)
     progress: bool = opt(True, "show the progress bar", "run", runtime=True)
     logger: str = opt("", "also log the run to these experiment trackers, comma-separated: tensorboard (event files in "
                           "runs/NAME/tensorboard), mlflow (MLFLOW_TRACKING_URI, default a local store; a resumed run "
@@ -214,7 +219,7 @@ class TrainConfig:
         return {**self.shared_dict(), **dataclasses.asdict(self.options)}
 
     @classmethod
-    def from_dict(cls, d: dict, strict: bool = False) -> "TrainConfig":
+    def from_dict(cls, d: dict, strict: bool = False) -> TrainConfig:
         """The config a flat dict describes (``to_dict``'s inverse; a partial one is completed with the
         objective's defaults), checked field by field (:func:`check_fields`); not yet validated.
         Options of *other* objectives are ignored: configs written before objectives owned their

@@ -27,8 +27,9 @@ two places the parity benchmark replaces to feed both sides the same draws).
 """
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 import torch.nn as nn
@@ -140,7 +141,7 @@ class CUTOptions:
         except (ValueError, AttributeError):
             raise ConfigError(f"--nce-layers must be comma-separated layer indices such as 0,4,8,12,16 "
                               f"(got {self.nce_layers!r})") from None
-        if not layers or layers[0] < 0 or any(b <= a for a, b in zip(layers, layers[1:])):
+        if not layers or layers[0] < 0 or any(b <= a for a, b in itertools.pairwise(layers)):
             raise ConfigError(f"--nce-layers must be non-negative and strictly increasing (got {self.nce_layers!r})")
         return layers
 
@@ -163,7 +164,7 @@ class CUT:
             raise OptionError(f"--netG {cfg.netG}: CUT needs a generator with PatchNCE feature taps "
                               "(resnet_*, cut_resnet_*, mobile_resnet_*)")
         shapes = probe_channels(G, self.layers, cfg.crop_size, device)
-        for layer, (_, positions) in zip(self.layers, shapes):
+        for layer, (_, positions) in zip(self.layers, shapes, strict=True):
             if opts.num_patches > positions:
                 raise OptionError(f"--num-patches {opts.num_patches}: layer {layer} of {cfg.netG} has only {positions} "
                                   f"positions at --crop-size {cfg.crop_size}; use --num-patches {positions} or less")
@@ -203,7 +204,7 @@ class CUT:
         feat_k_pool, ids = sampler(feat_k, opts.num_patches)
         feat_q_pool, _ = sampler(feat_q, opts.num_patches, ids)
         total = 0.0
-        for f_q, f_k in zip(feat_q_pool, feat_k_pool):
+        for f_q, f_k in zip(feat_q_pool, feat_k_pool, strict=True):
             total += (patch_nce(f_q, f_k, src.size(0), opts.nce_T, opts.nce_all_negatives) * opts.lambda_nce).mean()
         return total / len(self.layers)
 

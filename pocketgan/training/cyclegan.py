@@ -7,8 +7,8 @@ discriminators on real images vs. fakes drawn from the image pools.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 import torch.nn as nn

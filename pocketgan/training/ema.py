@@ -37,7 +37,7 @@ class GeneratorEMA:
             self.nets[name] = shadow
 
     @classmethod
-    def of_generators(cls, task, decay: float) -> "GeneratorEMA":
+    def of_generators(cls, task, decay: float) -> GeneratorEMA:
         """The average of ``task.generators`` (whatever their names in ``task.nets``)."""
         names = [k for k, net in task.nets.items() if any(net is g for g in task.generators.values())]
         return cls(task.nets, names, decay)

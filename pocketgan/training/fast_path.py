@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

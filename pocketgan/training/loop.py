@@ -313,12 +313,13 @@ class Trainer:
         except CheckpointError as e:
             raise TrainingError(str(e)) from None
         self.restore(tensors, meta, str(path))
-        if meta.get("world_size", 1) != self.dist.world:
+        if meta.get("world_size", 1) != self.dist.world:  # stacklevel=3: the Trainer(...) that resumes (via __init__)
             warnings.warn(f"the checkpoint was written by {meta.get('world_size', 1)} processes, this run has "
-                          f"{self.dist.world}; the resumed run is not an exact continuation")
+                          f"{self.dist.world}; the resumed run is not an exact continuation", stacklevel=3)
         if meta["steps_per_epoch"] != self.steps_per_epoch:
             warnings.warn(f"the dataset changed since the checkpoint ({meta['steps_per_epoch']} -> "
-                          f"{self.steps_per_epoch} steps per epoch); the resumed run is not an exact continuation")
+                          f"{self.steps_per_epoch} steps per epoch); the resumed run is not an exact continuation",
+                          stacklevel=3)
 
     # --- one step -------------------------------------------------------------------------------
     def loader(self) -> DataLoader:

@@ -16,7 +16,8 @@ silently train unwrapped; it simply is not what the trainer asked to run.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn as nn

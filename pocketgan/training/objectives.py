@@ -12,8 +12,9 @@ imports an objective's module (``load``) only for that objective's options.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..directions import DIRECTIONS, Direction
 from ..errors import PocketganError

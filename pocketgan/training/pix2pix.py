@@ -9,8 +9,8 @@ so `translate --direction` and `export --direction` work as for CycleGAN models.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 import torch.nn as nn

@@ -11,6 +11,7 @@ that is a number in every other notation is read as the number where the option 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import typing
@@ -74,10 +75,8 @@ def load_config_file(source: str) -> dict:
 def _numbers(data: dict) -> dict:
     model = data.get("model", TrainConfig.model)
     hints = dict(typing.get_type_hints(TrainConfig))
-    try:
+    with contextlib.suppress(Exception):  # an unknown objective is reported by from_dict, naming the key
         hints.update(typing.get_type_hints(objective_options(model)))
-    except Exception:  # noqa: BLE001 - an unknown objective is reported by from_dict, naming the key
-        pass
     out = {}
     for key, value in data.items():
         wants_float = float in (typing.get_args(hints.get(key)) or (hints.get(key),))

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PocketganError, first_line
-from ..fileio import read_json
+from ..fileio import atomic_write_bytes, read_json
 from . import distributed
-from .run_lock import RunFolderBusy, RunLock, is_empty
-from ..fileio import atomic_write_bytes
 from .checkpoint import CheckpointError, read_checkpoint_meta, validate_checkpoint_meta
 from .config import ConfigError, TrainConfig, read_run_config, runtime_fields
+from .run_lock import RunFolderBusy, RunLock, is_empty
 
 CHECKPOINT = Path("checkpoints") / "last.safetensors"
 
@@ -202,10 +201,10 @@ def resume(run_dir: str | Path, overrides: dict | None = None) -> dict:
             raise TrainingError(str(e)) from None
         if not restart:
             for line in edited_fields(folder.config, saved, set(overrides), runtime):
-                warnings.warn(line)
+                warnings.warn(line, stacklevel=2)
         if restart:
             warnings.warn(f"{folder.root}: no checkpoint yet (stopped before its first one); starting the run over "
-                          "from step 0")
+                          "from step 0", stacklevel=2)
             folder.truncate_logs(0)
         with distributed.process_group(cfg.device):
             return Trainer(cfg, folder.root, resume=not restart).fit()

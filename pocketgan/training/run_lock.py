@@ -13,6 +13,7 @@ is replaced atomically, so reading while it trains is safe.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         """Take the lock or raise :class:`RunFolderBusy`; OSError (read-only place, full disk) as is."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         while True:
@@ -95,14 +96,12 @@ class RunLock:
             return
         if remove:
             self.path.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):
                 self.run_dir.rmdir()
-            except OSError:
-                pass
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self if self.held else self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -40,7 +40,7 @@ def save_grid(columns: list[torch.Tensor], names: list[str], path: str | Path) -
     header = 14
     grid = Image.new("RGB", (w * len(columns), header + h * n), "white")
     draw = ImageDraw.Draw(grid)
-    for c, (col, name) in enumerate(zip(columns, names)):
+    for c, (col, name) in enumerate(zip(columns, names, strict=True)):
         draw.text((c * w + 3, 1), name, fill="black")
         for r in range(n):
             grid.paste(to_image(col[r]), (c * w, header + r * h))

@@ -74,7 +74,7 @@ class LossWindow:
     steps: int = 0
 
     @classmethod
-    def of(cls, names, device: torch.device) -> "LossWindow":
+    def of(cls, names, device: torch.device) -> LossWindow:
         return cls({k: torch.zeros((), device=device) for k in names})
 
     def add(self, losses: dict[str, torch.Tensor]) -> None:

@@ -22,8 +22,9 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency, first_line
 from ..fileio import atomic_write_json, read_json
@@ -55,7 +56,7 @@ def end_status(summary: dict | None) -> str:
     return KILLED if summary.get("interrupted") else FINISHED
 
 
-def log_metrics(trainer: "Trainer", record: dict[str, Any]) -> dict[str, float]:
+def log_metrics(trainer: Trainer, record: dict[str, Any]) -> dict[str, float]:
     """The scalars of one on_log record: the objective's losses, the LR, the throughput."""
     metrics = {f"loss/{k}": float(record[k]) for k in trainer.spec.loss_names if k in record}
     for key in ("lr", "images_per_s"):
@@ -93,7 +94,7 @@ class Tracker(Callback):
         self.where = ""  # " to <store>": named in the error of a failed start
 
     # --- the backend ---------------------------------------------------------------------------
-    def open(self, trainer: "Trainer") -> bool:
+    def open(self, trainer: Trainer) -> bool:
         """Start or continue the log of ``trainer``'s run; True if it is a new log (then the config is logged)."""
         raise NotImplementedError
 
@@ -115,7 +116,7 @@ class Tracker(Callback):
         raise NotImplementedError
 
     # --- the events ----------------------------------------------------------------------------
-    def on_train_start(self, trainer: "Trainer") -> None:
+    def on_train_start(self, trainer: Trainer) -> None:
         try:
             new = self.open(trainer)
         except (TrainingError, MissingDependency):
@@ -128,22 +129,22 @@ class Tracker(Callback):
         if new:
             self._safely("logging the config", self.config, trainer.cfg.to_dict())
 
-    def on_log(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self._safely("logging metrics", self.metrics, log_metrics(trainer, record), int(record["step"]))
 
-    def on_step_end(self, trainer: "Trainer", losses: dict) -> None:
+    def on_step_end(self, trainer: Trainer, losses: dict) -> None:
         self._new_grid(trainer)
 
-    def on_epoch_end(self, trainer: "Trainer") -> None:
+    def on_epoch_end(self, trainer: Trainer) -> None:
         self._new_grid(trainer)
 
-    def on_evaluate(self, trainer: "Trainer", record: dict[str, Any]) -> None:
+    def on_evaluate(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self._safely("logging an evaluation", self.metrics, eval_metrics(record), int(record["step"]))
 
-    def on_checkpoint(self, trainer: "Trainer") -> None:
+    def on_checkpoint(self, trainer: Trainer) -> None:
         self._safely("flushing", self.flush)
 
-    def on_train_end(self, trainer: "Trainer", summary: dict | None) -> None:
+    def on_train_end(self, trainer: Trainer, summary: dict | None) -> None:
         if not self.opened:
             return
         self._new_grid(trainer)
@@ -154,7 +155,7 @@ class Tracker(Callback):
         self._safely("ending the log", self.close, end_status(summary))
         self.opened = self.active = False
 
-    def _new_grid(self, trainer: "Trainer") -> None:
+    def _new_grid(self, trainer: Trainer) -> None:
         step = trainer.last_sample_step
         if step > self.grid_step:
             self.grid_step = step
@@ -171,7 +172,7 @@ class Tracker(Callback):
         except Exception as e:  # noqa: BLE001 - a tracker must not stop the run it watches
             self.active = False
             warnings.warn(f"--logger {self.name}: {what} failed ({first_line(e)}); stopped logging to {self.name} "
-                          "(the run goes on; metrics.jsonl has every record)")
+                          "(the run goes on; metrics.jsonl has every record)", stacklevel=1)  # the loop calls; no user frame
 
 
 def indented(text: str) -> str:
@@ -194,7 +195,7 @@ class TensorBoardLogger(Tracker):
         self.writer = None
         self.loss_tags: list[str] = []
 
-    def open(self, trainer: "Trainer") -> bool:
+    def open(self, trainer: Trainer) -> bool:
         folder = trainer.run_dir / self.FOLDER
         self.where = f" in {folder}"
         new = not any(folder.glob("events.out.tfevents.*"))
@@ -265,7 +266,7 @@ class MLflowLogger(Tracker):
         self.client = None
         self.run_id: str | None = None
 
-    def open(self, trainer: "Trainer") -> bool:
+    def open(self, trainer: Trainer) -> bool:
         uri = os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(trainer.run_dir)
         self.where = f" to {uri}"
         self.client = self.mlflow.MlflowClient(tracking_uri=uri)
@@ -291,19 +292,19 @@ class MLflowLogger(Tracker):
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as e:
-            warnings.warn(f"{path}: unreadable ({first_line(e)}); starting a new MLflow run")
+            warnings.warn(f"{path}: unreadable ({first_line(e)}); starting a new MLflow run", stacklevel=1)
             return None
         if saved_uri != uri:
             warnings.warn(f"{path}: the run's MLflow run {run_id} is in {saved_uri}, not in {uri} (MLFLOW_TRACKING_URI); "
-                          "starting a new MLflow run there")
+                          "starting a new MLflow run there", stacklevel=1)
             return None
         try:
             run = self.client.get_run(run_id)
         except self.mlflow.exceptions.MlflowException as e:
-            warnings.warn(f"{path}: MLflow run {run_id} not found in {uri} ({first_line(e)}); starting a new one")
+            warnings.warn(f"{path}: MLflow run {run_id} not found in {uri} ({first_line(e)}); starting a new one", stacklevel=1)
             return None
         if run.info.lifecycle_stage != "active":
-            warnings.warn(f"{path}: MLflow run {run_id} was deleted; starting a new one")
+            warnings.warn(f"{path}: MLflow run {run_id} was deleted; starting a new one", stacklevel=1)
             return None
         return run_id
 

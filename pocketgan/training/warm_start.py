@@ -20,9 +20,10 @@ from __future__ import annotations
 import warnings
 
 import torch
+
 from ..errors import first_line
-from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_generator, load_weights, read_model_config
 from ..models.hub import provenance
+from ..models.pretrained import CONFIG_NAME, ModelFolderError, load_generator, load_weights, read_model_config
 from ..models.zoo import resolve_model
 from .checkpoint import CheckpointError, load_checkpoint, subset
 from .objective import Objective

@@ -62,6 +62,19 @@ async function waitVisible() {
   await new Promise((resolve) => document.addEventListener("visibilitychange", resolve, { once: true }));
 }
 
+const sum = (stages) => Object.values(stages || {}).reduce((a, b) => a + b, 0);
+
+/** Where a shown frame's time went, as running averages (ms) in the fps element's data-stages (JSON):
+ *  the page's grab of the camera frame, the worker's steps (worker.js liveFrame), the page showing it,
+ *  and `queue`: the time the frame waited for its worker and travelled between page and worker. */
+function recordStages(session, stages, queueMs) {
+  const all = { ...stages, queue: Math.max(0, queueMs) };
+  const avg = session.stages || {};
+  for (const [name, ms] of Object.entries(all)) avg[name] = name in avg ? 0.9 * avg[name] + 0.1 * ms : ms;
+  session.stages = avg;
+  ui.fps.dataset.stages = JSON.stringify(Object.fromEntries(Object.entries(avg).map(([k, v]) => [k, Number(v.toFixed(2))])));
+}
+
 /** Show a translated frame: the newest one wins (a frame that arrives after a later one is dropped). */
 function showFrame(session, seq, bitmap) {
   if (!session.running || seq < session.shownSeq) {
@@ -104,6 +117,7 @@ async function liveLoop(session) {
     session.width = size.width;
     session.height = size.height;
     let bitmap;
+    const grabStart = performance.now();
     try {
       bitmap = await createImageBitmap(ui.video, { resizeWidth: size.width, resizeHeight: size.height, resizeQuality: "medium" });
     } catch (e) {
@@ -111,9 +125,14 @@ async function liveLoop(session) {
       break; // stopped while the frame was being grabbed
     }
     const seq = ++session.seq;
+    const grabMs = performance.now() - grabStart;
+    const sentAt = performance.now();
     const job = state.engine.frame(session.direction, bitmap, size.width, size.height, strength()).then((out) => {
       // only frames shown count (stopped: frames still in flight are not; an overtaken one is dropped)
+      const shownAt = performance.now();
       if (!showFrame(session, seq, out.bitmap)) return;
+      recordStages(session, { grab: grabMs, ...out.stages, show: performance.now() - shownAt },
+                   shownAt - sentAt - sum(out.stages));
       session.runMs = session.runMs ? 0.9 * session.runMs + 0.1 * out.ms : out.ms; // the model's share of a frame
       ui.fps.dataset.runMs = session.runMs.toFixed(1);
       session.frames++;

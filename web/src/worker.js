@@ -7,7 +7,8 @@
 //   measure { url, modelCache, threads, webgpu } -> the engines' times (measure.js); sent to a
 //         worker of its own, which the page ends afterwards
 //   run   { direction, rgba, width, height }      -> { rgba, ms }   photo: RGBA in, translated RGBA out
-//   frame { direction, bitmap, width, height, strength } -> { bitmap, ms }  one live frame in and out
+//   frame { direction, bitmap, width, height, strength } -> { bitmap, ms, stages }  one live frame in and
+//         out; stages: the worker's ms per step (read, input, model, output, draw)
 //   fullres { bitmap, before, after, width, height, residual, strength } -> { rgba, width, height }
 //         the result at the photo's full size (bitmap: the photo; before/after: RGBA at the working
 //         size); the worker keeps what it needs to re-compose at another strength:
@@ -53,19 +54,27 @@ function liveBuffers(width, height) {
 /** One live frame: the camera bitmap (already at the working size) translated, at `strength`,
  *  into a new bitmap that the page shows without copying it. */
 async function liveFrame({ direction, bitmap, width, height, strength }) {
+  const t0 = performance.now();
   liveBuffers(width, height);
   live.scratchCtx.drawImage(bitmap, 0, 0, width, height);
   bitmap.close();
   const before = live.scratchCtx.getImageData(0, 0, width, height).data;
+  const t1 = performance.now();
   const t = await translatorFor(direction);
   const input = rgbaToPaddedRgb(before, width, height); // live sizes are multiples of 4: no padding
+  const t2 = performance.now();
   const out = await t.run(input.data, input.width, input.height);
+  const t3 = performance.now();
   liveBuffers(width, height); // a frame of another size may have come in meanwhile
   paddedRgbToRgba(out.rgb, input.width, width, height, live.after.data);
   blendRgba(before, live.after.data, strength, live.shown.data);
+  const t4 = performance.now();
   live.outCtx.putImageData(live.shown, 0, 0);
   const frame = live.out.transferToImageBitmap();
-  return { result: { bitmap: frame, ms: out.ms }, transfer: [frame] };
+  // where a frame's time goes in the worker (ms): pixels read from the bitmap, the model's input
+  // made, the model (its own `ms`: the session's run), the output cropped and blended, drawn
+  const stages = { read: t1 - t0, input: t2 - t1, model: t3 - t2, output: t4 - t3, draw: performance.now() - t4 };
+  return { result: { bitmap: frame, ms: out.ms, stages }, transfer: [frame] };
 }
 
 let photo = null; // the full-size photo's pieces for composeFull, kept for strength changes
