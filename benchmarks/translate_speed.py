@@ -1,5 +1,7 @@
 """`pocketgan translate` end to end, each engine in the same run: one 256x256 photo (wall time and
-peak RSS of the whole command, a fresh interpreter each time) and a folder of N photos.
+peak RSS of the whole command, a fresh interpreter each time), a folder of N photos, and one 12 MP
+photo (a full-resolution result); then the folder through the Python API with decoding and
+encoding beside the model (inference/overlap.py) and in series, to show what the overlap gives.
 
     .venv/bin/python benchmarks/translate_speed.py [--photos N] [--repeat R]
 
@@ -52,6 +54,44 @@ def run(args: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024  # KB on Linux
 
 
+LOOP = """import sys, time
+from pocketgan.inference.engines import open_pipeline
+from pocketgan.inference.translate import translate_files
+pipe = open_pipeline(None, engine=sys.argv[3])
+start = time.perf_counter()
+translate_files(pipe, [sys.argv[1]], sys.argv[2], progress=False, ahead=int(sys.argv[4]))
+print(time.perf_counter() - start)
+"""
+
+
+def loop_seconds(folder: Path, out: Path, engine: str, ahead: int, env: dict) -> float:
+    """Seconds of translate_files alone (the model loaded, imports done) on ``folder``."""
+    done = subprocess.run([sys.executable, "-c", LOOP, str(folder), str(out), engine, str(ahead)], env=env,
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+BIG_PHOTO = """import sys
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(1)
+coarse = Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).resize((4000, 3000), Image.BICUBIC)
+fine = rng.integers(-24, 25, (3000, 4000, 3), dtype=np.int16)
+pixels = np.clip(np.asarray(coarse, dtype=np.int16) + fine, 0, 255).astype(np.uint8)
+exif = Image.Exif()
+exif[0x0112] = 6
+Image.fromarray(pixels).save(sys.argv[1], quality=90, exif=exif)
+"""
+
+
+def big_photo(tmp: Path) -> Path:
+    """A 12 MP (4000x3000) JPEG with detail at every scale, stored sideways (EXIF orientation 6); made
+    in a child process: a parent grown by it would count in its children's peak RSS (forked pages)."""
+    path = tmp / "big.jpg"
+    subprocess.run([sys.executable, "-c", BIG_PHOTO, str(path)], check=True)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=309, help="photos in the folder run (default: 309, testA's count)")
@@ -67,7 +107,8 @@ def main() -> None:
         subset.mkdir()
         for p in photos:  # links, not copies: the folder run sees exactly N photos
             (subset / p.name).symlink_to(p)
-        print(f"photos: {folder} ({len(photos)}); one-photo run: {one.name} {Image.open(one).size}")
+        big = big_photo(tmp)
+        print(f"photos: {folder} ({len(photos)}); one-photo run: {one.name} {Image.open(one).size}; 12 MP: 4000x3000")
         for engine in ("onnx", "torch"):
             walls, peaks = [], []
             for i in range(opts.repeat):
@@ -75,9 +116,18 @@ def main() -> None:
                 walls.append(wall)
                 peaks.append(peak)
             wall, peak = run([str(subset), "--out", str(tmp / f"folder-{engine}"), "--engine", engine], env)
+            big_wall, big_peak = run([str(big), "--out", str(tmp / f"big-{engine}"), "--engine", engine], env)
             print(f"{engine:5s}  one photo: {statistics.median(walls):.2f} s wall, peak RSS {max(peaks):.0f} MB  |  "
                   f"{len(photos)} photos: {wall:.1f} s ({1000 * wall / len(photos):.0f} ms a photo), "
-                  f"peak RSS {peak:.0f} MB")
+                  f"peak RSS {peak:.0f} MB  |  12 MP photo: {big_wall:.2f} s, peak RSS {big_peak:.0f} MB")
+        for engine in ("onnx", "torch"):  # the loop alone, overlapped and in series, alternated
+            times: dict[int, list[float]] = {4: [], 0: []}
+            for i in range(opts.repeat):
+                for ahead in (4, 0):
+                    times[ahead].append(loop_seconds(subset, tmp / f"loop-{engine}-{ahead}-{i}", engine, ahead, env))
+            over, serial = statistics.median(times[4]), statistics.median(times[0])
+            print(f"{engine:5s}  {len(photos)} photos, translate_files alone (median of {opts.repeat}): "
+                  f"overlapped {over:.1f} s, in series {serial:.1f} s: {serial / over:.2f}x")
 
 
 if __name__ == "__main__":

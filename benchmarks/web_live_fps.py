@@ -152,11 +152,12 @@ def live_fps(browser, url: str, size: int, warmup: float, seconds: float, thread
     shown = page.text_content("#fps")
     run_ms = float(page.get_attribute("#fps", "data-run-ms") or "nan")
     workers = int(page.get_attribute("#fps", "data-workers") or 0)
+    stages = json.loads(page.get_attribute("#fps", "data-stages") or "{}")  # live.js recordStages: ms, averages
     page.click("#live-stop")
     context.close()
     return {**engine, "fps_median": statistics.median(per_second), "fps_min": min(per_second),
             "fps_max": max(per_second), "per_second": [round(f, 2) for f in per_second], "page_shows": shown,
-            "session_run_ms": round(run_ms, 1), "workers": workers}
+            "session_run_ms": round(run_ms, 1), "workers": workers, "stages_ms": stages}
 
 
 def old_path_ms(browser, url: str, size: int, runs: int, warmup_runs: int) -> dict:
@@ -213,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  now:    {live['fps_median']:.1f} fps median (min {live['fps_min']:.1f}, max {live['fps_max']:.1f}) "
           f"over {len(live['per_second'])} s = {now_ms:.0f} ms per frame; one frame's session.run "
           f"{live['session_run_ms']:.0f} ms (running average)")
+    stages = live["stages_ms"]
+    if stages:
+        total = sum(stages.values())
+        print("  where a frame's time goes (running averages, ms; grab/show on the page, read..draw in the worker, "
+              "queue: waiting for the worker and the trips between):")
+        print("    " + "  ".join(f"{name} {ms:.1f} ({100 * ms / total:.0f}%)" for name, ms in stages.items())
+              + f"  = {total:.1f} ms")
     print(f"  before: {old['median_ms']:.0f} ms per run median (min {old['min_ms']:.0f}) on the main thread, "
           f"{old['threads']} WebAssembly thread(s) = {result['fps_before']:.1f} fps")
     if args.json:

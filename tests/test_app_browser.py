@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -526,6 +527,11 @@ def test_live_camera_keeps_translating_until_stopped(page):
     wait_frames(page, seen + 2)  # frames keep coming
     page.wait_for_function("/fps/.test(document.querySelector('#fps').textContent)", timeout=TIMEOUT_MS)
     assert page.is_visible("#live-canvas") and page.is_visible("#fps")
+    stages = json.loads(page.get_attribute("#fps", "data-stages"))  # where a frame's time goes (live.js)
+    assert set(stages) == {"grab", "read", "input", "model", "output", "draw", "show", "queue"}, stages
+    assert all(ms >= 0 for ms in stages.values()) and stages["model"] > 0, stages
+    run_ms = float(page.get_attribute("#fps", "data-run-ms"))
+    assert stages["model"] >= 0.5 * run_ms, (stages, run_ms)  # the worker's model step holds session.run
 
     page.click("#live-original")  # before/after toggle
     assert page.get_attribute("#live-original", "aria-pressed") == "true" and not page.is_visible("#live-canvas")

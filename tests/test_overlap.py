@@ -111,3 +111,40 @@ def test_the_first_fatal_write_ends_the_batch():
     writer.abandon()  # as translate_files does on its way out
     assert [t for _, t, _ in written] == ["t0", "t1"]  # nothing after the failure, although t3.. were queued
     assert writer.failed_target == "t2"
+
+
+class Inverting:
+    """A stand-in model: translate_many as the pipelines have it (the images' negatives)."""
+
+    def translate_many(self, images, strength=None):
+        from PIL import ImageOps
+
+        for im in images:
+            time.sleep(0.005)
+            yield ImageOps.invert(im)
+
+
+def test_translate_files_overlapped_writes_what_the_serial_path_writes(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from pocketgan.inference.translate import translate_files
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)).save(src / f"p{i}.png")
+    (src / "p5.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # skipped, in its place in the order
+    results = {}
+    for ahead in (0, 1, 4):
+        out = tmp_path / f"out{ahead}"
+        written, skipped, unwritten = translate_files(Inverting(), [str(src)], out, progress=False, ahead=ahead)
+        results[ahead] = ([p.name for p in written], [s.replace(str(src), "") for s in skipped], unwritten,
+                          {p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert results[0] == results[1] == results[4]
+    names, skipped, unwritten, files = results[4]
+    assert names == [f"p{i}.png" for i in range(12) if i != 5] and len(skipped) == 1 and "p5.png" in skipped[0]
+    assert not unwritten and sorted(files) == sorted(names)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out4" / "p3.png")),
+                          255 - np.asarray(Image.open(src / "p3.png")))

@@ -47,7 +47,10 @@ class OnnxTranslationPipeline:
                  multiple: int = 4, max_side: int | None = 1024, strength: float = 1.0, full_res: bool = True,
                  threads: int = 0) -> None:
         self.path = Path(float_graph or export)
-        self.runner = OnnxRunner(self.path, threads=threads)
+        # not spinning: photos are decoded and encoded on threads beside the model (overlap.py), and
+        # ONNX Runtime's spinning threads would take their cores (309 photos on 2 cores: 7.6 s overlapped
+        # with it off, 12.3 s overlapped with it on, 11.5 s in series; benchmarks/translate_speed.py)
+        self.runner = OnnxRunner(self.path, threads=threads, spinning=False)
         self.has_float = float_graph is not None
         self.residual = residual and self.has_float
         self.multiple = multiple

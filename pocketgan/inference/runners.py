@@ -92,7 +92,9 @@ def litert_interpreter():
 class OnnxRunner:
     """Run an exported .onnx file on uint8 NHWC images with ONNX Runtime (CPU)."""
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, spinning: bool = True) -> None:
+        """``spinning=False``: ONNX Runtime's threads sleep between runs instead of spinning for the
+        next one, leaving the cores to threads that decode and encode beside the model."""
         require_onnxruntime()
         import onnxruntime as ort
 
@@ -100,6 +102,8 @@ class OnnxRunner:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])

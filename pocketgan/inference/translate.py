@@ -26,6 +26,7 @@ from ..data.images import ImageError, load_image, save_image
 from ..data.inputs import collect_inputs, resolved, split_inputs
 from ..errors import OptionError, PocketganError
 from ..fileio import name_max, write_advice
+from .overlap import AHEAD, OrderedWriter, prefetched
 from .videofiles import VideoError
 
 if TYPE_CHECKING:  # torch: imported only when the torch engine translates (see engines.py)
@@ -113,14 +114,75 @@ def output_paths(inputs: list[Path], out_dir: Path, fmt: str | None, taken: set[
     return result
 
 
+def _translate_images(pipe: Translator, jobs: list[tuple[Path, Path]], out_dir: Path, bar: tqdm, ahead: int,
+                      ok: list[Path], written: list[Path], errors: list[str], unwritten: list[str]) -> None:
+    """Decode, translate and encode ``jobs`` ((input, output) pairs) in order, appending to the lists
+    :func:`translate_files` returns: decoding runs up to ``ahead`` photos ahead on one thread,
+    encoding on another (:mod:`.overlap`), or everything in series with ``ahead=0``."""
+
+    def decoded() -> Iterator[Image.Image]:
+        stream = (prefetched(jobs, lambda job: load_image(job[0]), ahead) if ahead > 0
+                  else ((job, None) for job in jobs))
+        for (src, dst), future in stream:
+            try:
+                img = future.result() if future is not None else load_image(src)
+            except ImageError as e:
+                errors.append(str(e))
+                tqdm.write(f"skipped {e}", file=sys.stderr)
+                bar.update(1)
+                continue
+            ok.append(dst)
+            yield img
+
+    def landed(dst: Path, error: BaseException | None) -> None:
+        if error is None:
+            written.append(dst)
+        else:
+            unwritten.append(f"{dst}: not written: {refused_name(error, dst)}")  # type: ignore[arg-type]
+            tqdm.write(f"skipped {unwritten[-1]}", file=sys.stderr)
+        bar.update(1)
+
+    def fatal(error: BaseException) -> bool:  # a refused name skips that output; anything else ends the batch
+        return not (isinstance(error, OSError) and name_refused(error))
+
+    def failed(error: OSError, dst: Path) -> OutputError:  # save_image writes atomically: no partial file is left
+        return OutputError(f"{dst}: cannot write ({error.strerror or error}); {len(written)} of {len(jobs)} images "
+                           f"were written to {out_dir} before that{write_advice(error)}")
+
+    if ahead <= 0:
+        for i, result in enumerate(pipe.translate_many(decoded())):
+            try:
+                save_image(result, ok[i])
+            except OSError as e:
+                if fatal(e):
+                    raise failed(e, ok[i]) from None
+                landed(ok[i], e)
+            else:
+                landed(ok[i], None)
+        return
+    writer: OrderedWriter[Image.Image] = OrderedWriter(save_image, landed, fatal, ahead)  # type: ignore[arg-type]
+    try:
+        for i, result in enumerate(pipe.translate_many(decoded())):
+            writer.put(result, ok[i])
+        writer.close()
+    except OSError as e:
+        if writer.failed_target is None:  # not the writer's: the model's own error
+            raise
+        raise failed(e, cast(Path, writer.failed_target)) from None
+    finally:
+        writer.abandon()
+
+
 def translate_files(pipe: Translator, inputs: list[str], out_dir: str | Path, fmt: str = "png",
-                    progress: bool = True, stabilize: bool = True) -> tuple[list[Path], list[str], list[str]]:
+                    progress: bool = True, stabilize: bool = True,
+                    ahead: int = AHEAD) -> tuple[list[Path], list[str], list[str]]:
     """Returns (written files, skipped inputs, skipped outputs), the skips as the lines printed for
     them. Unreadable inputs, and outputs whose name the file system refuses, are reported and
     skipped; a full or read-only output folder raises :class:`OutputError`. Videos are written as
     videos of their own kind (``stabilize``: temporal stabilisation, see
     :mod:`pocketgan.inference.video`; by ``pipe``'s ``torch_fallback`` pipeline when it has one, as the
-    ONNX pipeline does); ``fmt`` is the images' format."""
+    ONNX pipeline does); ``fmt`` is the images' format. Photos are decoded up to ``ahead`` ahead of
+    the model and encoded beside it, in order (:mod:`.overlap`); ``ahead=0``: one after the other."""
     image_inputs, videos = split_inputs(list(inputs))
     files = collect_inputs(image_inputs) if image_inputs else []
     out_dir = Path(out_dir)
@@ -134,36 +196,12 @@ def translate_files(pipe: Translator, inputs: list[str], out_dir: str | Path, fm
     prepare_output_folder(out_dir)
     errors: list[str] = []
     unwritten: list[str] = []
-    ok: list[tuple[Path, Path]] = []  # (input, output) of files that decoded
-
-    def images():
-        for src, dst in zip(files, targets, strict=True):
-            try:
-                img = load_image(src)
-            except ImageError as e:
-                errors.append(str(e))
-                tqdm.write(f"skipped {e}", file=sys.stderr)
-                bar.update(1)
-                continue
-            ok.append((src, dst))
-            yield img
-
+    ok: list[Path] = []  # the outputs of the files that decoded, in order
     written: list[Path] = []
     if files:
         with tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr, desc="translating") as bar:
-            for i, result in enumerate(pipe.translate_many(images())):
-                dst = ok[i][1]
-                try:
-                    save_image(result, dst)
-                except OSError as e:  # save_image writes atomically: no partial file is left behind
-                    if not name_refused(e):
-                        raise OutputError(f"{dst}: cannot write ({e.strerror or e}); {len(written)} of {len(files)} "
-                                          f"images were written to {out_dir} before that{write_advice(e)}") from None
-                    unwritten.append(f"{dst}: not written: {refused_name(e, dst)}")
-                    tqdm.write(f"skipped {unwritten[-1]}", file=sys.stderr)
-                else:
-                    written.append(dst)
-                bar.update(1)
+            jobs = list(zip(files, targets, strict=True))
+            _translate_images(pipe, jobs, out_dir, bar, ahead, ok, written, errors, unwritten)
     video_pipe = _video_pipeline(pipe) if videos else None
     for src, dst in zip(videos, video_targets, strict=True):
         from .video import translate_video
