@@ -97,7 +97,6 @@ def closed_port() -> int:
 def test_resolves_offline_from_the_cache(s2w):
     for spec in ("hf://org/s2w", "hf://org/s2w@main", f"hf://org/s2w@{SHA}"):
         assert zoo.resolve_model(spec) == s2w, spec
-        assert onnx_cache.quick_resolve(spec) == s2w, spec  # the torch-free path agrees
     assert read_model_config(s2w)["generators"].keys() == {"G_A", "G_B"}
     zoo.resolve_model("hf://org/s2w@main")
     assert hub.provenance(s2w) == {"repo_id": "org/s2w", "revision": "main", "commit": SHA,

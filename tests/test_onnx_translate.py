@@ -14,6 +14,7 @@ from PIL import Image
 
 from pocketgan.data.images import load_image
 from pocketgan.errors import OptionError
+from pocketgan.home import pocketgan_home
 from pocketgan.inference import onnx_cache
 from pocketgan.inference.engines import choose_engine, open_pipeline
 from pocketgan.inference.onnx_pipeline import OnnxTranslationPipeline
@@ -74,7 +75,7 @@ def test_same_pixels_as_pytorch(models, photos, kind):
 def test_bundled_model_runs_its_shipped_files(photos, tmp_path):
     onnx_pipe = open_pipeline(None, "BtoA", max_side=128)
     assert onnx_pipe.path == zoo.BUNDLED_DIR / "summer2winter" / "G_B_256.float.onnx"
-    assert not (onnx_cache.pocketgan_home() / "exports").exists()  # nothing exported, nothing written
+    assert not (pocketgan_home() / "exports").exists()  # nothing exported, nothing written
     torch_pipe = open_pipeline(None, "BtoA", engine="torch", device="cpu", max_side=128)
     for strength in (1.0, 1.5):
         assert np.abs(_pixels(onnx_pipe, photos["rotated"], strength)
@@ -98,15 +99,16 @@ def test_exports_are_cached_and_renewed(expressive_generator, monkeypatch, tmp_p
     assert len(made) == 1
 
 
-def test_quick_resolve_agrees_with_resolve_model(models, tmp_path, monkeypatch):
+def test_resolving_models_imports_no_torch(models):
+    """The zoo's lookups are the ONNX path's own: resolving every kind of spec, reading configs and
+    finding export folders imports no torch (one rule, no torch-free copies)."""
     onnx_file = zoo.BUNDLED_DIR / "summer2winter" / "G_A_256.onnx"
-    for spec in (None, "summer2winter", str(models["plain"]), str(onnx_file)):
-        assert onnx_cache.quick_resolve(spec) == zoo.resolve_model(spec)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "summer2winter").mkdir()  # a folder that is no model: resolve_model warns, so no quick answer
-    assert onnx_cache.quick_resolve("summer2winter") is None
-    assert onnx_cache.export_dir(zoo.BUNDLED_DIR / "summer2winter") == zoo.export_dir(zoo.BUNDLED_DIR / "summer2winter")
-    assert onnx_cache.export_dir(models["plain"]) == zoo.export_dir(models["plain"])
+    code = ("import sys; from pocketgan.models import zoo; from pocketgan.inference import onnx_cache, engines\n"
+            f"for spec in (None, 'summer2winter', {str(models['plain'])!r}, {str(onnx_file)!r}):\n"
+            "    path = zoo.resolve_model(spec); zoo.export_dir(path); onnx_cache.read_config(path)\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_engine_choice():

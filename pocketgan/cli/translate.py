@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inference.engines import open_pipeline
-    from ..inference.onnx_cache import DEFAULT_MODEL
+    from ..models.zoo import DEFAULT_MODEL
 
     if args.model is None:
         print(f"using the bundled model {DEFAULT_MODEL} ({args.direction}); `pocketgan models` lists others", flush=True)

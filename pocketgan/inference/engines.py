@@ -68,12 +68,10 @@ def torch_pipeline(model: str | None, direction: str, device: str, max_side: int
 def _onnx_pipeline(model: str | None, direction: str, max_side: int | None, strength: float,
                    note: Callable[[str], None]):
     """The ONNX pipeline for ``model``, or None when the torch engine must serve it (noted)."""
+    from ..models.zoo import resolve_model  # torch-free: model configs are read by models/config.py
     from . import onnx_cache
 
-    path = onnx_cache.quick_resolve(model)
-    if path is None:  # a warning or an error to give: resolve_model's words
-        from ..models.zoo import resolve_model
-        path = resolve_model(model)
+    path = resolve_model(model)
     from .onnx_pipeline import OnnxTranslationPipeline
 
     if path.suffix.lower() == ".tflite":

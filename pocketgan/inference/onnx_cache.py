@@ -22,10 +22,9 @@ one tensor, so it computes exactly what was verified. Strength and full-resoluti
 cannot give a residual model's change where its clamp cut it off, and blending a rounded output
 rounds twice (off by up to 3/255 once upscaled).
 
-Several lookups copy :mod:`pocketgan.models.zoo`'s (bundled folder, default model, export folder,
-name resolution): importing anything under ``pocketgan.models`` imports torch. A test checks both
-agree. Hub models (``hf://ORG/NAME[@REVISION]``) are resolved by :mod:`pocketgan.models.hub`, which is
-torch-free, so a Hub model whose export is cached is translated without PyTorch too.
+Models are resolved and their export folders found by :mod:`pocketgan.models.zoo` itself, which
+is torch-free (configs are read by :mod:`pocketgan.models.config`; Hub models by
+:mod:`pocketgan.models.hub`), so a model whose export is cached is translated without PyTorch.
 """
 from __future__ import annotations
 
@@ -37,14 +36,11 @@ from pathlib import Path
 from ..directions import get_direction
 from ..errors import PocketganError, first_line
 from ..fileio import atomic_write_json, read_json
-from ..home import file_digest, pocketgan_home
-from ..models import hub
-from ..models.config import predicts_change
+from ..home import file_digest
+from ..models.config import CONFIG_NAME, predicts_change
+from ..models.zoo import bundled_name, export_dir
 
 EXPORT_SIZE = 256  # the export's verification size; the ONNX graph itself takes any multiple of the stride
-CONFIG_NAME = "config.json"  # = models.pretrained.CONFIG_NAME
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"  # = models.zoo.BUNDLED_DIR
-DEFAULT_MODEL = "summer2winter"  # = models.zoo.DEFAULT_MODEL
 CHANGE_OUTPUT = "generated"
 CHANGE_FORMAT = "pocketgan-float-graph"
 
@@ -90,49 +86,6 @@ def _read_card(path: Path) -> dict | None:
 
 def export_name(slot: str) -> str:
     return f"{slot}_{EXPORT_SIZE}.onnx"
-
-
-def bundled_name(model: str | Path) -> str | None:
-    """The name of ``model`` if it is a bundled model's folder (inside the package), else None."""
-    model, root = Path(model).resolve(), BUNDLED_DIR.resolve()
-    return model.relative_to(root).as_posix() if model != root and model.is_relative_to(root) else None
-
-
-def export_dir(model: Path) -> Path:
-    """``MODEL/export/``, or ``<model home>/exports/NAME`` for a bundled model and
-    ``<model home>/exports/hf/ORG/NAME/<commit>`` for a Hub snapshot (as models.zoo.export_dir)."""
-    name = bundled_name(model) or hub.home_folder(model)
-    return pocketgan_home() / "exports" / name if name else Path(model).resolve() / "export"
-
-
-def _models_under(root: Path) -> dict[str, Path]:
-    if not root.is_dir():
-        return {}
-    configs = sorted([*root.glob(f"*/{CONFIG_NAME}"), *root.glob(f"*/*/{CONFIG_NAME}")])
-    return {p.parent.relative_to(root).as_posix(): p.parent for p in configs}
-
-
-def quick_resolve(spec: str | None) -> Path | None:
-    """What :func:`pocketgan.models.zoo.resolve_model` returns for ``spec`` in its plain cases,
-    without importing torch: None (the bundled default), an existing model folder or .onnx/.tflite
-    file, a bundled or imported name with no path of that name here, a Hub model's snapshot
-    (:func:`pocketgan.models.hub.resolve`, with its own one-line errors). None for every other case
-    (warnings, errors): the caller asks resolve_model then."""
-    if hub.is_hub_spec(spec):
-        return hub.resolve(spec)
-    if spec is None:
-        folder = BUNDLED_DIR / DEFAULT_MODEL
-        return folder if (folder / CONFIG_NAME).is_file() else None
-    path = Path(spec)
-    if (path.is_dir() and (path / CONFIG_NAME).is_file()) or (
-            path.is_file() and path.suffix.lower() in (".onnx", ".tflite")):
-        return path
-    if os.path.lexists(path):
-        return None
-    for table in (_models_under(BUNDLED_DIR), _models_under(pocketgan_home() / "models")):
-        if spec in table:
-            return table[spec]
-    return None
 
 
 def read_config(model: Path) -> dict | None:

@@ -37,10 +37,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..directions import DIRECTIONS
+from ..errors import ModelFolderError
 from ..fileio import atomic_write_json
 from ..home import pocketgan_home
 from . import hub
-from .pretrained import CONFIG_NAME, ModelFolderError, read_model_config
+from .config import CONFIG_NAME, read_model_config
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 DEFAULT_MODEL = "summer2winter"
