@@ -301,8 +301,9 @@ def _size_table(info: dict, heading: str, sid: str = "size") -> str:
                     f"<th class='num'>MB (fp32)</th></tr>{rows}</table></div>")
 
 
-def _split_key(key: str) -> tuple[str, str, float]:
-    """"AtoB/clean@1.5" -> ("AtoB", "clean", 1.5)."""
+def split_score_key(key: str) -> tuple[str, str, float]:
+    """An eval.json key (written by `pocketgan evaluate`) -> (direction, convention, strength):
+    "AtoB/clean@1.5" -> ("AtoB", "clean", 1.5); no strength is 1, an unreadable one NaN."""
     key, _, strength = key.partition("@")
     direction, _, convention = key.partition("/")
     try:
@@ -332,7 +333,7 @@ def _scores_table(results: dict, domains: dict) -> str:
             t_kid, n_kid = float(tr["kid_x1000"]), float(dn["kid_x1000"])
         except (KeyError, TypeError, ValueError):
             continue
-        entries.append((*_split_key(str(key)), r, tr, dn, t_kid, n_kid))
+        entries.append((*split_score_key(str(key)), r, tr, dn, t_kid, n_kid))
     if not entries:
         return ""
     conventions = {c for _, c, *_ in entries}
@@ -693,7 +694,7 @@ def _headline(results: dict, domains: dict) -> str:
     """The strength-1 scores in one line: KID×1000 translated vs doing nothing, per direction."""
     parts = []
     for key, r in results.items():
-        direction, _, strength = _split_key(str(key))
+        direction, _, strength = split_score_key(str(key))
         try:
             t, n = float(r["translated"]["kid_x1000"]), float(r["do_nothing"]["kid_x1000"])
         except (KeyError, TypeError, ValueError):

@@ -17,6 +17,7 @@ removed in that commit). Authentication is the library's own (`hf auth login`, o
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import shutil
 import tempfile
@@ -275,17 +276,6 @@ def _domains(config: dict) -> dict[str, str] | None:
     return None
 
 
-def _split_key(key: str) -> tuple[str, str, float]:
-    """"AtoB/clean@1.5" -> ("AtoB", "clean", 1.5)."""
-    direction, _, rest = key.partition("/")
-    convention, _, strength = rest.partition("@")
-    try:
-        value = float(strength) if strength else 1.0
-    except ValueError:
-        value = 1.0
-    return direction, convention or "clean", value
-
-
 def _test_images(entry: dict) -> str | None:
     if isinstance(entry.get("test_images"), str):
         return entry["test_images"]
@@ -298,6 +288,7 @@ def model_index(name: str, config: dict) -> list[dict]:
     """The Hub's ``model-index``: one result per evaluation (direction, resize convention, strength),
     its KID×1000 and FID beside the do-nothing baseline's (the untranslated test photos)."""
     from ..directions import DIRECTIONS
+    from ..report import split_score_key
 
     card = config.get("model_card") if isinstance(config.get("model_card"), dict) else {}
     evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
@@ -306,7 +297,9 @@ def model_index(name: str, config: dict) -> list[dict]:
     for key, entry in evaluation.items():
         if not isinstance(entry, dict):
             continue
-        direction, convention, strength = _split_key(str(key))
+        direction, convention, strength = split_score_key(str(key))
+        convention = convention or "clean"
+        strength = 1.0 if math.isnan(strength) else strength
         metrics = []
         for part, label in (("translated", ""), ("do_nothing", "_do_nothing")):
             scores = entry.get(part) if isinstance(entry.get(part), dict) else {}

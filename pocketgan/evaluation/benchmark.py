@@ -285,27 +285,15 @@ def machine_info() -> dict:
 # -------------------------------------------------------------------------------------- exports
 
 
-def export_card(path: Path) -> dict | None:
-    from ..fileio import read_json
-
-    card_path = path.with_name(path.name + ".json")
-    if not (path.is_file() and card_path.is_file()):
-        return None
-    try:
-        card = read_json(card_path)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return card if isinstance(card, dict) else None
-
-
 def reusable_export(path: Path, fmt: str, precision: str, direction: str, spec: dict, size: tuple[int, int],
                     weights: Path) -> dict | None:
     """The card of the export at ``path`` when it can be measured instead of exporting again: the
     format, precision, direction, architecture and check size its card states are the ones asked,
     the file is newer than the weights, and its sha256 is still the card's."""
     from ..home import file_digest
+    from ..inference.onnx_cache import read_card
 
-    card = export_card(path)
+    card = read_card(path)
     if card is None or not weights.is_file():
         return None
     same = (card.get("format") == fmt and card.get("quantize") == precision and card.get("direction") == direction

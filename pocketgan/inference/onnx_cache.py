@@ -65,7 +65,7 @@ def reusable_export(path: Path, model: Path, slot: str, direction: str, spec: di
 
 def _matching_card(path: Path, direction: str, spec: dict) -> dict | None:
     """``path``'s card when it describes a plain fp32 ONNX export of ``direction`` by ``spec``."""
-    card = _read_card(path)
+    card = read_card(path)
     if card is None:
         return None
     ok = (card.get("format") == "onnx" and card.get("quantize") == "fp32" and card.get("direction") == direction
@@ -73,7 +73,8 @@ def _matching_card(path: Path, direction: str, spec: dict) -> dict | None:
     return card if ok else None
 
 
-def _read_card(path: Path) -> dict | None:
+def read_card(path: Path) -> dict | None:
+    """The ``<file>.json`` card beside an export, or None when either is missing or the card is unreadable."""
     card_path = path.with_name(path.name + ".json")
     if not (path.is_file() and card_path.is_file()):
         return None
@@ -181,7 +182,7 @@ def change_graph(export: Path, card: dict, out_dir: Path | None = None, residual
 
 
 def _valid_change_graph(path: Path, card: dict) -> bool:
-    own = _read_card(path)
+    own = read_card(path)
     return (own is not None and own.get("format") == CHANGE_FORMAT and own.get("derived_from_sha256") == card.get("sha256")
             and own.get("sha256") == file_digest(path))
 
